@@ -1,0 +1,190 @@
+"""Exact Shapley values of every sample's game, restricted to the sample's available players.
+
+Sample ``i`` with available players ``A_i`` (``n = |A_i|``) gets the Shapley values of its
+own game ``v_i`` on ``A_i``: ``phi_j = sum_{S within A_i minus j} w(|S|, n) [v_i(S + j) - v_i(S)]``
+with ``w(s, n) = s! (n - s - 1)! / n!``, and exactly 0 for ``j`` outside ``A_i`` (the null
+player identity ``v_i(S) = v_i(S & A_i)``). Each coalition value enters with one coefficient
+per player (:func:`~mce_shapley.coalitions.shapley_weights`), so the estimator is a weighted
+sum accumulated in float64 chunk by chunk: memory stays at one chunk of game values.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from mce_shapley._checks import check_available, check_int, check_n_players, listed, raise_if_nonfinite
+from mce_shapley.coalitions import MAX_PLAYERS, SubsetRows, bits_from_members, members_from_bits, shapley_weights
+from mce_shapley.games import DenseGame, Game, RowEvaluator, RowGame, call_dense, infer_available
+from mce_shapley.result import ShapleyResult
+
+DEFAULT_MAX_BATCH = 2**20
+"""Default cap on game evaluations ((sample, coalition) pairs) per game call."""
+
+DEFAULT_MAX_PLAYERS = 20
+"""Default cap on a sample's available players for exact values (``2**20`` coalitions)."""
+
+
+class ShapleySums:
+    """Running float64 sums of the exact estimator over chunks of coalition values.
+
+    Args:
+        available: ``Bool[N, M]``.
+
+    Attributes:
+        values: ``Float64[N, M]`` Shapley values so far.
+        base: ``Float64[N]``, ``v_i(empty set)`` once seen.
+        grand: ``Float64[N]``, ``v_i(A_i)`` once seen.
+        bad: ``Long[N]``, count of NaN/inf values met on needed coalitions.
+    """
+
+    def __init__(self, available: Tensor) -> None:
+        n_samples, n_players = available.shape
+        device = available.device
+        self.available = available
+        self.n_players = n_players
+        self.n_available = available.sum(dim=1)
+        self.players_bits = bits_from_members(available)
+        self.joined, self.left_out = shapley_weights(n_players, device)
+        self.values = torch.zeros(n_samples, n_players, dtype=torch.float64, device=device)
+        self.base = torch.zeros(n_samples, dtype=torch.float64, device=device)
+        self.grand = torch.zeros_like(self.base)
+        self.bad = torch.zeros(n_samples, dtype=torch.long, device=device)
+
+    def add_rows(self, samples: Tensor, bits: Tensor, values: Tensor) -> None:
+        """Add rows ``v_{samples[r]}(bits[r]) = values[r]`` (``Long[R]``, ``Long[R]``, ``Float64[R]``).
+
+        Every coalition must be a subset of its sample's available players.
+        """
+        members = members_from_bits(bits, self.n_players)
+        size = members.sum(dim=-1)
+        n = self.n_available[samples]
+        left_out = self.available[samples] & ~members
+        coefficients = members * self.joined[n, size, None] - left_out * self.left_out[n, size, None]
+        self.values = self.values.index_add(0, samples, values[:, None] * coefficients)
+        self.base = self.base.index_add(0, samples, values * (bits == 0))
+        self.grand = self.grand.index_add(0, samples, values * (bits == self.players_bits[samples]))
+        self.bad = self.bad.index_add(0, samples, (~torch.isfinite(values)).long())
+
+    def add_grid(self, bits: Tensor, values: Tensor) -> None:
+        """Add a dense block: ``values[k, i] = v_i(bits[k])`` (``Long[K]``, ``Float64[K, N]``).
+
+        Entries whose coalition is not within the sample's available players are ignored
+        (whatever they hold, NaN included).
+        """
+        valid = (bits[:, None] & ~self.players_bits[None, :]) == 0
+        self.bad = self.bad + (valid & ~torch.isfinite(values)).sum(dim=0)
+        values = torch.where(valid, values, 0.0)
+        members = members_from_bits(bits, self.n_players).double()
+        size = members.sum(dim=-1).long()
+        joined = values * self.joined[self.n_available[None, :], size[:, None]]
+        left_out = values * self.left_out[self.n_available[None, :], size[:, None]]
+        left_out_sums = left_out.T @ (1.0 - members)
+        self.values = self.values + joined.T @ members - self.available * left_out_sums
+        self.base = self.base + (values * (bits == 0)[:, None]).sum(dim=0)
+        self.grand = self.grand + (values * (bits[:, None] == self.players_bits[None, :])).sum(dim=0)
+
+
+def check_exact_size(n_available: Tensor, max_players: int) -> None:
+    """Refuse samples whose ``2**n_i`` coalitions exceed what ``max_players`` allows."""
+    largest = int(n_available.max())
+    if largest > max_players:
+        rows = (n_available > max_players).nonzero().flatten().cpu()
+        raise ValueError(
+            f"exact Shapley values need 2**n coalitions per sample; samples {listed(rows)} have up to {largest} "
+            f"available players ({2**largest:,} coalitions), above max_players={max_players}. "
+            "Use mce_shapley.permutation(...) for a Monte Carlo estimate with standard errors, "
+            "or raise max_players if you can afford the evaluations"
+        )
+
+
+def needed_coalitions(available: Tensor) -> Tensor:
+    """``Long[K]``: sorted bitmasks of every coalition within some sample's available players."""
+    patterns = torch.unique(bits_from_members(available))
+    subsets = SubsetRows(members_from_bits(patterns, available.shape[1]))
+    coalitions: Tensor = torch.unique(subsets.take(0, subsets.total)[1])
+    return coalitions
+
+
+def exact(
+    game: Game,
+    n_players: int,
+    *,
+    available: Tensor | None = None,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    max_players: int = DEFAULT_MAX_PLAYERS,
+) -> ShapleyResult:
+    """Exact per-sample Shapley values.
+
+    Args:
+        game: a dense game ``game(coalitions: Bool[K, M]) -> Float[K, N]`` or a
+            :class:`~mce_shapley.RowGame` (see :mod:`mce_shapley.games`).
+        n_players: ``M``.
+        available: ``Bool[N, M]``, the players each sample has (default: all). Sample ``i``
+            gets the Shapley values of its game restricted to its own players; the others
+            get exactly 0.
+        max_batch: at most this many evaluations ((sample, coalition) pairs) per game call;
+            the caller's memory cap. A dense game is called with
+            ``max(1, max_batch // N)`` coalitions at a time.
+        max_players: refuse samples with more available players than this.
+
+    Returns:
+        :class:`~mce_shapley.ShapleyResult` with ``std`` all zero. Differentiable when the
+        game's values are.
+
+    Cost: a dense game is evaluated on every coalition within some sample's players (all
+    ``N`` samples each time); a row-wise game on ``sum_i 2**|A_i|`` rows. The chunk loop
+    makes no host synchronisation; sizing the work reads the device once or twice up front.
+
+    >>> weights = torch.tensor([[1.0, 2.0, 3.0]])           # one sample, additive game
+    >>> result = exact(lambda coalitions: coalitions.float() @ weights.T, 3)
+    >>> result.values
+    tensor([[1., 2., 3.]], dtype=torch.float64)
+    >>> exact(lambda c: c.float() @ weights.T, 3, available=torch.tensor([[True, False, True]])).values
+    tensor([[1., 0., 3.]], dtype=torch.float64)
+    """
+    n_players = check_n_players(n_players)
+    check_int("max_batch", max_batch, minimum=1)
+    check_int("max_players", max_players, minimum=1, maximum=MAX_PLAYERS)
+    probe_evals = 0
+    if available is None:
+        available, probe_evals = infer_available(game, n_players)
+    else:
+        check_available(available, n_players)
+    check_exact_size(available.sum(dim=1), max_players)
+    sums = ShapleySums(available)
+    if isinstance(game, RowGame):
+        n_evals, n_calls = _exact_rows(game, sums, max_batch)
+    else:
+        n_evals, n_calls = _exact_dense(game, sums, max_batch)
+    raise_if_nonfinite(sums.bad)
+    return ShapleyResult(
+        values=sums.values,
+        std=torch.zeros_like(sums.values),
+        base=sums.base,
+        grand=sums.grand,
+        n_evals=n_evals + probe_evals,
+        n_calls=n_calls + (probe_evals > 0),
+        n_permutations=torch.zeros_like(sums.bad),
+    )
+
+
+def _exact_rows(game: RowGame, sums: ShapleySums, max_batch: int) -> tuple[int, int]:
+    evaluate = RowEvaluator(game, sums.n_players, sums.available, max_batch)
+    rows = SubsetRows(sums.available)
+    for start in range(0, rows.total, max_batch):
+        samples, bits = rows.take(start, min(start + max_batch, rows.total))
+        sums.add_rows(samples, bits, evaluate(samples, bits))
+    return evaluate.n_evals, evaluate.n_calls
+
+
+def _exact_dense(game: DenseGame, sums: ShapleySums, max_batch: int) -> tuple[int, int]:
+    coalitions = needed_coalitions(sums.available)
+    n_samples = sums.available.shape[0]
+    per_call = max(1, max_batch // n_samples)
+    for start in range(0, coalitions.shape[0], per_call):
+        bits = coalitions[start : start + per_call]
+        values = call_dense(game, members_from_bits(bits, sums.n_players), n_samples, sums.available.device)
+        sums.add_grid(bits, values.double())
+    n_calls = -(-coalitions.shape[0] // per_call)
+    return coalitions.shape[0] * n_samples, n_calls

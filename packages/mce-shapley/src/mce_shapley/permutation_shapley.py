@@ -1,0 +1,342 @@
+"""Permutation-sampling Monte Carlo Shapley values with per-sample availability.
+
+For sample ``i`` a random order of its available players ``A_i`` yields, for each player,
+its marginal contribution ``v_i(before + j) - v_i(before)``; averaging over uniformly random
+orders gives an unbiased estimate of ``phi_j``, and every order's contributions add up to
+``v_i(A_i) - v_i(empty set)`` exactly, so the estimate is efficient by construction.
+
+What makes it cheap and dependable:
+
+* antithetic pairs: each order is paired with its reverse (negatively correlated marginals);
+  the pair mean is one draw, so standard errors stay honest;
+* a per-sample coalition cache: no (sample, coalition) is evaluated twice, however many
+  orders pass through it;
+* exact values where the budget covers them: a sample whose ``2**|A_i|`` coalitions fit in
+  the evaluations its permutations could use is solved exactly (``std`` 0);
+* a running variance (Chan's parallel form of Welford's update) per value and an optional
+  tolerance that retires each sample once its confidence half-width is small enough;
+* counter-based randomness (Philox4x32-10 keyed by the generator's seed and the sample's
+  key): a sample's orders do not depend on which batch or chunk it is in.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from mce_shapley._checks import check_available, check_int, check_n_players, raise_if_nonfinite
+from mce_shapley._philox import random_keys
+from mce_shapley.coalitions import SubsetRows, bits_from_members
+from mce_shapley.exact_shapley import DEFAULT_MAX_BATCH, ShapleySums
+from mce_shapley.games import Game, RowEvaluator, infer_available
+from mce_shapley.result import ShapleyResult
+
+_KEY_LIMIT = 2**62
+_WORK_ELEMENTS = 2**24
+"""Bound on the (sample, permutation, position) entries one round of one chunk holds."""
+
+
+@dataclass
+class _Estimates:
+    """Per-sample outputs, filled in by the exact and the Monte Carlo parts."""
+
+    values: Tensor
+    std: Tensor
+    base: Tensor
+    grand: Tensor
+    n_permutations: Tensor
+
+    def put(self, samples: Tensor, values: Tensor, std: Tensor, base: Tensor, grand: Tensor, drawn: Tensor) -> None:
+        self.values = self.values.index_copy(0, samples, values)
+        self.std = self.std.index_copy(0, samples, std)
+        self.base = self.base.index_copy(0, samples, base)
+        self.grand = self.grand.index_copy(0, samples, grand)
+        self.n_permutations = self.n_permutations.index_copy(0, samples, drawn)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    n_players: int
+    n_permutations: int
+    antithetic: bool
+    per_round: int
+    min_permutations: int
+    tolerance: float | None
+    z: float
+    seed: int
+
+
+def permutation(
+    game: Game,
+    n_players: int,
+    *,
+    available: Tensor | None = None,
+    n_permutations: int = 256,
+    antithetic: bool = True,
+    generator: torch.Generator | None = None,
+    tolerance: float | None = None,
+    confidence: float = 0.95,
+    min_permutations: int = 32,
+    permutations_per_round: int = 64,
+    exact_when_cheaper: bool = True,
+    sample_keys: Tensor | None = None,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> ShapleyResult:
+    """Monte Carlo per-sample Shapley values from random permutations of each sample's players.
+
+    Args:
+        game: a dense game or a :class:`~mce_shapley.RowGame`. The row-wise form is the
+            efficient one here: a dense game is evaluated for all ``N`` samples on every
+            coalition any sample needs.
+        n_players: ``M``.
+        available: ``Bool[N, M]``, the players each sample has (default: all).
+        n_permutations: permutations per sample at most (even when ``antithetic``).
+        antithetic: pair every permutation with its reverse.
+        generator: the source of the run's seed (default: torch's global generator). The
+            same generator state gives the same values.
+        tolerance: if set, a sample stops once ``z * std <= tolerance`` for all its players
+            (after ``min_permutations``), ``z`` the normal quantile of ``confidence``.
+        confidence: two-sided confidence level of that half-width.
+        min_permutations: permutations before a sample may stop early.
+        permutations_per_round: permutations drawn per sample between stopping checks.
+        exact_when_cheaper: solve a sample exactly when ``2**|A_i|`` is at most the
+            ``n_permutations * (|A_i| - 1) + 2`` distinct coalitions its permutations could
+            visit.
+        sample_keys: ``Long[N]``, a stable id per sample (default ``arange(N)``); with the
+            same keys and seed a sample gets the same permutations in any batch.
+        max_batch: at most this many evaluations per game call.
+
+    Returns:
+        :class:`~mce_shapley.ShapleyResult`; ``std`` is the standard error of each value,
+        ``n_permutations`` the permutations each sample used (0 where solved exactly).
+
+    Host synchronisation: a few reads to plan the work, then one per round (the round's
+    new coalitions and finished samples decide the next call's size); none per game call.
+
+    >>> weights = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0]])            # additive: phi = weights
+    >>> result = permutation(lambda c: c.float() @ weights.T, 5, n_permutations=8,
+    ...                      exact_when_cheaper=False, generator=torch.Generator().manual_seed(0))
+    >>> result.values, result.std.abs().max()
+    (tensor([[1., 2., 3., 4., 5.]], dtype=torch.float64), tensor(0., dtype=torch.float64))
+    """
+    n_players = check_n_players(n_players)
+    plan = _plan(
+        n_players,
+        n_permutations,
+        antithetic,
+        generator,
+        tolerance,
+        confidence,
+        min_permutations,
+        permutations_per_round,
+    )
+    check_int("max_batch", max_batch, minimum=1)
+    probe_evals = 0
+    if available is None:
+        available, probe_evals = infer_available(game, n_players)
+    else:
+        check_available(available, n_players)
+    keys = _sample_keys(sample_keys, available)
+    evaluate = RowEvaluator(game, n_players, available, max_batch)
+    n_available = available.sum(dim=1)
+    budget = n_permutations * (n_available - 1) + 2
+    cheap = (torch.ones_like(n_available) << n_available) <= budget if exact_when_cheaper else n_available < 0
+    estimates = _Estimates(
+        values=torch.zeros(available.shape, dtype=torch.float64, device=available.device),
+        std=torch.zeros(available.shape, dtype=torch.float64, device=available.device),
+        base=torch.zeros(available.shape[0], dtype=torch.float64, device=available.device),
+        grand=torch.zeros(available.shape[0], dtype=torch.float64, device=available.device),
+        n_permutations=torch.zeros(available.shape[0], dtype=torch.long, device=available.device),
+    )
+    exact_samples = cheap.nonzero().flatten()
+    if exact_samples.numel():
+        _solve_exactly(evaluate, available, exact_samples, estimates, max_batch)
+    sampled = (~cheap).nonzero().flatten()
+    chunk = max(1, min(2 ** (62 - n_players), _WORK_ELEMENTS // (plan.per_round * (n_players + 1))))
+    for start in range(0, sampled.numel(), chunk):
+        _sample_chunk(evaluate, available, keys, sampled[start : start + chunk], plan, estimates)
+    return ShapleyResult(
+        values=estimates.values,
+        std=estimates.std,
+        base=estimates.base,
+        grand=estimates.grand,
+        n_evals=evaluate.n_evals + probe_evals,
+        n_calls=evaluate.n_calls + (probe_evals > 0),
+        n_permutations=estimates.n_permutations,
+    )
+
+
+def _plan(
+    n_players: int,
+    n_permutations: int,
+    antithetic: bool,
+    generator: torch.Generator | None,
+    tolerance: float | None,
+    confidence: float,
+    min_permutations: int,
+    per_round: int,
+) -> _Plan:
+    step = 2 if antithetic else 1
+    check_int("n_permutations", n_permutations, minimum=2 * step)
+    check_int("permutations_per_round", per_round, minimum=step)
+    check_int("min_permutations", min_permutations, minimum=2 * step)
+    for name, value in (("n_permutations", n_permutations), ("permutations_per_round", per_round)):
+        if value % step:
+            raise ValueError(
+                f"{name} must be even with antithetic=True (each permutation comes with its reverse); got {value}"
+            )
+    if tolerance is not None and not tolerance > 0:
+        raise ValueError(f"tolerance must be a positive number or None; got {tolerance}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie strictly between 0 and 1; got {confidence}")
+    if generator is None:
+        seed = int(torch.randint(0, 2**63 - 1, ()))
+    else:
+        seed = int(torch.randint(0, 2**63 - 1, (), generator=generator, device=generator.device))
+    z = statistics.NormalDist().inv_cdf((1 + confidence) / 2)
+    return _Plan(n_players, n_permutations, antithetic, per_round, min_permutations, tolerance, z, seed)
+
+
+def _sample_keys(sample_keys: Tensor | None, available: Tensor) -> Tensor:
+    n_samples = available.shape[0]
+    if sample_keys is None:
+        return torch.arange(n_samples, device=available.device)
+    if not isinstance(sample_keys, Tensor) or sample_keys.dtype != torch.long or sample_keys.shape != (n_samples,):
+        got = (
+            f"{sample_keys.dtype} tensor of shape {list(sample_keys.shape)}"
+            if isinstance(sample_keys, Tensor)
+            else type(sample_keys).__name__
+        )
+        raise ValueError(f"sample_keys must be an int64 tensor of shape [{n_samples}] (one id per sample); got {got}")
+    if sample_keys.device != available.device:
+        raise ValueError(
+            f"sample_keys is on {sample_keys.device}; expected {available.device}, the device of `available`"
+        )
+    return sample_keys
+
+
+def _solve_exactly(evaluate: RowEvaluator, available: Tensor, samples: Tensor, out: _Estimates, max_batch: int) -> None:
+    sub_available = available[samples]
+    sums = ShapleySums(sub_available)
+    rows = SubsetRows(sub_available)
+    for start in range(0, rows.total, max_batch):
+        local, bits = rows.take(start, min(start + max_batch, rows.total))
+        sums.add_rows(local, bits, evaluate(samples[local], bits))
+    raise_if_nonfinite(_per_sample(available.shape[0], samples, sums.bad))
+    out.put(samples, sums.values, torch.zeros_like(sums.values), sums.base, sums.grand, torch.zeros_like(samples))
+
+
+class _Cache:
+    """Sorted (packed key -> value) store of the coalition values a chunk has paid for."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.keys = torch.zeros(0, dtype=torch.long, device=device)
+        self.values = torch.zeros(0, dtype=torch.float64, device=device)
+
+    def missing(self, keys: Tensor) -> Tensor:
+        """The unique ``keys`` (sorted ``Long[U]``) not cached yet."""
+        if not self.keys.numel():
+            return keys
+        position = torch.searchsorted(self.keys, keys).clamp(max=self.keys.numel() - 1)
+        return keys[self.keys[position] != keys]
+
+    def add(self, keys: Tensor, values: Tensor) -> None:
+        self.keys, order = torch.sort(torch.cat([self.keys, keys]))
+        self.values = torch.cat([self.values, values])[order]
+
+    def get(self, keys: Tensor) -> Tensor:
+        """Values of cached ``keys`` (any shape)."""
+        return self.values[torch.searchsorted(self.keys, keys)]
+
+
+def _sample_chunk(
+    evaluate: RowEvaluator, available: Tensor, keys: Tensor, samples: Tensor, plan: _Plan, out: _Estimates
+) -> None:
+    """Monte Carlo estimates for ``samples`` (``Long[A]``), written into ``out``.
+
+    Row keys pack ``(local sample << M) | coalition bits`` into one int64.
+    """
+    m = plan.n_players
+    device = available.device
+    n = samples.numel()
+    local_available = available[samples]
+    players_bits = bits_from_members(local_available)
+    cache = _Cache(device)
+    count = torch.zeros(n, dtype=torch.long, device=device)
+    mean = torch.zeros(n, m, dtype=torch.float64, device=device)
+    m2 = torch.zeros_like(mean)
+    active = torch.arange(n, device=device)
+    drawn = 0
+    while active.numel():
+        size = min(plan.per_round, plan.n_permutations - drawn)
+        orders = _orders(plan, keys[samples[active]], local_available[active], drawn, size)
+        present = local_available[active, None, :].expand_as(orders).gather(-1, orders)
+        prefix = torch.cat([torch.zeros_like(orders[..., :1]), ((1 << orders) * present).cumsum(-1)], dim=-1)
+        row_keys = (active[:, None, None] << m) | prefix
+        unique_keys, where = torch.unique(row_keys, return_inverse=True)
+        new = cache.missing(unique_keys)
+        values = evaluate(samples[new >> m], new & ((1 << m) - 1))
+        raise_if_nonfinite(_per_sample(available.shape[0], samples[new >> m], ~torch.isfinite(values)))
+        cache.add(new, values)
+        prefix_values = cache.get(unique_keys)[where]
+        marginals = prefix_values[..., 1:] - prefix_values[..., :-1]
+        contributions = torch.zeros_like(marginals).scatter(-1, orders, marginals)
+        if plan.antithetic:
+            half = size // 2
+            contributions = (contributions[:, :half] + contributions[:, half:]) / 2
+        batch_count = contributions.shape[1]
+        batch_mean = contributions.mean(dim=1)
+        batch_m2 = ((contributions - batch_mean[:, None]) ** 2).sum(dim=1)
+        prior = count[active, None].double()
+        delta = batch_mean - mean[active]
+        total = prior + batch_count
+        mean = mean.index_copy(0, active, mean[active] + delta * batch_count / total)
+        m2 = m2.index_copy(0, active, m2[active] + batch_m2 + delta**2 * prior * batch_count / total)
+        count = count.index_copy(0, active, count[active] + batch_count)
+        drawn += size
+        if drawn >= plan.n_permutations:
+            break
+        if plan.tolerance is not None and drawn >= plan.min_permutations:
+            half_width = plan.z * _standard_error(m2[active], count[active])
+            active = active[half_width.amax(dim=-1) > plan.tolerance]
+    draws_per_permutation = 2 if plan.antithetic else 1
+    local = torch.arange(n, device=device)
+    out.put(
+        samples,
+        mean,
+        _standard_error(m2, count),
+        cache.get(local << m),
+        cache.get((local << m) | players_bits),
+        count * draws_per_permutation,
+    )
+
+
+def _per_sample(n_samples: int, samples: Tensor, counts: Tensor) -> Tensor:
+    """``Long[n_samples]``: ``counts`` (``Long[R]`` or ``Bool[R]``) added up by sample index."""
+    return torch.zeros(n_samples, dtype=torch.long, device=samples.device).index_add(0, samples, counts.long())
+
+
+def _standard_error(m2: Tensor, count: Tensor) -> Tensor:
+    """``Float64[..., M]``: ``sqrt(sample variance / count)`` from Welford sums over ``count >= 2`` draws."""
+    count = count[..., None].double()
+    return (m2 / (count * (count - 1))).sqrt()
+
+
+def _orders(plan: _Plan, keys: Tensor, available: Tensor, first: int, size: int) -> Tensor:
+    """``Long[A, size, M]``: random orders of each sample's players, available ones first.
+
+    Permutation ``p`` of sample ``a`` sorts Philox keys drawn for (sample key, ``p``,
+    player); with ``antithetic`` the second half reverses the first half's orders.
+    """
+    step = 2 if plan.antithetic else 1
+    ids = torch.arange(first // step, (first + size) // step, device=keys.device)
+    sort_keys = random_keys(plan.seed, keys, ids, plan.n_players)
+    mask = available[:, None, :]
+    orders = torch.argsort(torch.where(mask, sort_keys, _KEY_LIMIT), dim=-1, stable=True)
+    if not plan.antithetic:
+        return orders
+    reverse = torch.argsort(torch.where(mask, _KEY_LIMIT - 1 - sort_keys, _KEY_LIMIT), dim=-1, stable=True)
+    return torch.cat([orders, reverse], dim=1)
