@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from mce_shapley import RowGame, exact, permutation
+from mce_shapley.availability import Availability
 from mce_shapley.coalitions import SubsetRows
 from mce_shapley.exact_shapley import ShapleySums
 
@@ -49,7 +50,7 @@ def test_cuda_matches_cpu() -> None:
 
 def test_exact_chunk_loop_never_synchronises() -> None:
     table, available = _case("cuda")
-    sums = ShapleySums(available)
+    sums = ShapleySums(Availability.check(available, 6))
     rows = SubsetRows(available)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")

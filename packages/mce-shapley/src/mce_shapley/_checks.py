@@ -32,39 +32,6 @@ def check_n_players(n_players: object) -> int:
     return check_int("n_players", n_players, minimum=1, maximum=MAX_PLAYERS)
 
 
-def check_available(available: object, n_players: int) -> Tensor:
-    """Validate a per-sample availability matrix.
-
-    Args:
-        available: expected ``Bool[N, M]`` with ``M == n_players``, ``N >= 1``, and at least
-            one available player in every row.
-        n_players: ``M``.
-
-    Returns:
-        ``available``, unchanged.
-    """
-    if not isinstance(available, Tensor):
-        raise TypeError(
-            f"available must be a torch.Tensor of dtype bool and shape [N, {n_players}]; got {type(available).__name__}"
-        )
-    if available.dtype != torch.bool:
-        raise TypeError(
-            f"available must have dtype torch.bool (True = the player exists for that sample); "
-            f"got {available.dtype}. Convert with `available.bool()`"
-        )
-    if available.ndim != 2 or available.shape[1] != n_players or available.shape[0] == 0:
-        raise ValueError(
-            f"available must have shape [N, n_players] = [N >= 1, {n_players}]; got {list(available.shape)}"
-        )
-    empty = (~available.any(dim=1)).nonzero().flatten()
-    if empty.numel():
-        raise ValueError(
-            f"every sample needs at least one available player; rows {listed(empty)} have none. "
-            "Drop those samples: their Shapley values are undefined"
-        )
-    return available
-
-
 def check_game_output(values: object, expected: tuple[int, ...], device: torch.device, form: str) -> Tensor:
     """Validate what a game returned.
 

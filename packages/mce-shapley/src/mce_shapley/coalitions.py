@@ -97,7 +97,6 @@ def deposit(rank: Tensor, player_order: Tensor) -> Tensor:
     return (chosen << player_order).sum(-1)
 
 
-@cache
 def _weight_rows(n_players: int) -> tuple[tuple[float, ...], ...]:
     rows = []
     for n in range(n_players + 1):
@@ -108,6 +107,7 @@ def _weight_rows(n_players: int) -> tuple[tuple[float, ...], ...]:
     return tuple(rows)
 
 
+@cache
 def shapley_weights(n_players: int, device: torch.device) -> tuple[Tensor, Tensor]:
     """Per-coalition Shapley coefficients, indexed by game size and coalition size.
 
@@ -118,6 +118,7 @@ def shapley_weights(n_players: int, device: torch.device) -> tuple[Tensor, Tenso
     Returns:
         ``(joined, left_out)``, each ``Float64[M + 1, M + 1]`` indexed ``[n, |T|]``:
         ``joined[n, s] = w(s - 1, n)`` and ``left_out[n, s] = w(s, n)``, zero where undefined.
+        Cached per ``(n_players, device)``: treat them as read-only.
     """
     left_out = torch.tensor(_weight_rows(n_players), dtype=torch.float64, device=device)
     joined = torch.zeros_like(left_out)

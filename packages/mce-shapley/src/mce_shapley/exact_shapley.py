@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mce_shapley._checks import check_available, check_int, check_n_players, listed, raise_if_nonfinite
-from mce_shapley.coalitions import MAX_PLAYERS, SubsetRows, bits_from_members, members_from_bits, shapley_weights
+from mce_shapley._checks import check_int, check_n_players, listed, raise_if_nonfinite
+from mce_shapley.availability import Availability
+from mce_shapley.coalitions import MAX_PLAYERS, SubsetRows, members_from_bits, shapley_weights
 from mce_shapley.games import DenseGame, Game, RowEvaluator, RowGame, call_dense, infer_available
 from mce_shapley.result import ShapleyResult
 
@@ -29,7 +30,7 @@ class ShapleySums:
     """Running float64 sums of the exact estimator over chunks of coalition values.
 
     Args:
-        available: ``Bool[N, M]``.
+        available: the samples' players.
 
     Attributes:
         values: ``Float64[N, M]`` Shapley values so far.
@@ -38,13 +39,13 @@ class ShapleySums:
         bad: ``Long[N]``, count of NaN/inf values met on needed coalitions.
     """
 
-    def __init__(self, available: Tensor) -> None:
-        n_samples, n_players = available.shape
-        device = available.device
-        self.available = available
+    def __init__(self, available: Availability) -> None:
+        n_samples, n_players, device = available.n_samples, available.n_players, available.device
+        self.available = available.mask
+        self.complete = available.complete
         self.n_players = n_players
-        self.n_available = available.sum(dim=1)
-        self.players_bits = bits_from_members(available)
+        self.n_available = available.counts
+        self.players_bits = available.bits
         self.joined, self.left_out = shapley_weights(n_players, device)
         self.values = torch.zeros(n_samples, n_players, dtype=torch.float64, device=device)
         self.base = torch.zeros(n_samples, dtype=torch.float64, device=device)
@@ -70,8 +71,12 @@ class ShapleySums:
         """Add a dense block: ``values[k, i] = v_i(bits[k])`` (``Long[K]``, ``Float64[K, N]``).
 
         Entries whose coalition is not within the sample's available players are ignored
-        (whatever they hold, NaN included).
+        (whatever they hold, NaN included). When every sample has every player, the
+        coefficients depend on the coalition alone and the update is one matrix product.
         """
+        if self.complete:
+            self._add_complete_grid(bits, values)
+            return
         valid = (bits[:, None] & ~self.players_bits[None, :]) == 0
         self.bad = self.bad + (valid & ~torch.isfinite(values)).sum(dim=0)
         values = torch.where(valid, values, 0.0)
@@ -84,12 +89,22 @@ class ShapleySums:
         self.base = self.base + (values * (bits == 0)[:, None]).sum(dim=0)
         self.grand = self.grand + (values * (bits[:, None] == self.players_bits[None, :])).sum(dim=0)
 
+    def _add_complete_grid(self, bits: Tensor, values: Tensor) -> None:
+        members = members_from_bits(bits, self.n_players).double()
+        size = members.sum(dim=-1).long()
+        n = self.n_players
+        coefficients = members * self.joined[n, size, None] - (1.0 - members) * self.left_out[n, size, None]
+        self.values = self.values + values.T @ coefficients
+        self.base = self.base + (bits == 0).double() @ values
+        self.grand = self.grand + (bits == self.players_bits[0]).double() @ values
+        self.bad = self.bad + (~torch.isfinite(values)).sum(dim=0)
 
-def check_exact_size(n_available: Tensor, max_players: int) -> None:
+
+def check_exact_size(available: Availability, max_players: int) -> None:
     """Refuse samples whose ``2**n_i`` coalitions exceed what ``max_players`` allows."""
-    largest = int(n_available.max())
+    largest = available.largest
     if largest > max_players:
-        rows = (n_available > max_players).nonzero().flatten().cpu()
+        rows = (available.counts > max_players).nonzero().flatten().cpu()
         raise ValueError(
             f"exact Shapley values need 2**n coalitions per sample; samples {listed(rows)} have up to {largest} "
             f"available players ({2**largest:,} coalitions), above max_players={max_players}. "
@@ -98,10 +113,10 @@ def check_exact_size(n_available: Tensor, max_players: int) -> None:
         )
 
 
-def needed_coalitions(available: Tensor) -> Tensor:
-    """``Long[K]``: sorted bitmasks of every coalition within some sample's available players."""
-    patterns = torch.unique(bits_from_members(available))
-    subsets = SubsetRows(members_from_bits(patterns, available.shape[1]))
+def needed_coalitions(players_bits: Tensor, n_players: int) -> Tensor:
+    """``Long[K]``: sorted bitmasks of every coalition within some sample's players (``Long[N]`` bitmasks)."""
+    patterns = torch.unique(players_bits)
+    subsets = SubsetRows(members_from_bits(patterns, n_players))
     coalitions: Tensor = torch.unique(subsets.take(0, subsets.total)[1])
     return coalitions
 
@@ -146,31 +161,31 @@ def exact(
     n_players = check_n_players(n_players)
     check_int("max_batch", max_batch, minimum=1)
     check_int("max_players", max_players, minimum=1, maximum=MAX_PLAYERS)
-    probe_evals = 0
+    probe = None
     if available is None:
-        available, probe_evals = infer_available(game, n_players)
+        players, probe = infer_available(game, n_players)
     else:
-        check_available(available, n_players)
-    check_exact_size(available.sum(dim=1), max_players)
-    sums = ShapleySums(available)
+        players = Availability.check(available, n_players)
+    check_exact_size(players, max_players)
+    sums = ShapleySums(players)
     if isinstance(game, RowGame):
-        n_evals, n_calls = _exact_rows(game, sums, max_batch)
+        n_evals, n_calls = _exact_rows(game, players, sums, max_batch)
     else:
-        n_evals, n_calls = _exact_dense(game, sums, max_batch)
+        n_evals, n_calls = _exact_dense(game, sums, max_batch, probe)
     raise_if_nonfinite(sums.bad)
     return ShapleyResult(
         values=sums.values,
         std=torch.zeros_like(sums.values),
         base=sums.base,
         grand=sums.grand,
-        n_evals=n_evals + probe_evals,
-        n_calls=n_calls + (probe_evals > 0),
+        n_evals=n_evals,
+        n_calls=n_calls,
         n_permutations=torch.zeros_like(sums.bad),
     )
 
 
-def _exact_rows(game: RowGame, sums: ShapleySums, max_batch: int) -> tuple[int, int]:
-    evaluate = RowEvaluator(game, sums.n_players, sums.available, max_batch)
+def _exact_rows(game: RowGame, players: Availability, sums: ShapleySums, max_batch: int) -> tuple[int, int]:
+    evaluate = RowEvaluator(game, players, max_batch)
     rows = SubsetRows(sums.available)
     for start in range(0, rows.total, max_batch):
         samples, bits = rows.take(start, min(start + max_batch, rows.total))
@@ -178,13 +193,21 @@ def _exact_rows(game: RowGame, sums: ShapleySums, max_batch: int) -> tuple[int, 
     return evaluate.n_evals, evaluate.n_calls
 
 
-def _exact_dense(game: DenseGame, sums: ShapleySums, max_batch: int) -> tuple[int, int]:
-    coalitions = needed_coalitions(sums.available)
+def _exact_dense(game: DenseGame, sums: ShapleySums, max_batch: int, probe: Tensor | None) -> tuple[int, int]:
+    """Every needed coalition, ``max(1, max_batch // N)`` per call; ``probe`` holds ``v(empty)`` if already paid."""
+    if sums.complete:
+        coalitions = torch.arange(2**sums.n_players, device=sums.available.device)
+    else:
+        coalitions = needed_coalitions(sums.players_bits, sums.n_players)
     n_samples = sums.available.shape[0]
+    evaluated, n_calls = 0, 0
+    if probe is not None:
+        sums.add_grid(coalitions[:1], probe.double())
+        coalitions, evaluated, n_calls = coalitions[1:], 1, 1
     per_call = max(1, max_batch // n_samples)
     for start in range(0, coalitions.shape[0], per_call):
         bits = coalitions[start : start + per_call]
         values = call_dense(game, members_from_bits(bits, sums.n_players), n_samples, sums.available.device)
         sums.add_grid(bits, values.double())
-    n_calls = -(-coalitions.shape[0] // per_call)
-    return coalitions.shape[0] * n_samples, n_calls
+        evaluated, n_calls = evaluated + bits.shape[0], n_calls + 1
+    return evaluated * n_samples, n_calls

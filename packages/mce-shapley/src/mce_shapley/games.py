@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from mce_shapley._checks import check_game_output
+from mce_shapley.availability import Availability
 from mce_shapley.coalitions import members_from_bits
 
 DenseGame = Callable[[Tensor], Tensor]
@@ -60,13 +61,14 @@ def call_dense(game: DenseGame, members: Tensor, n_samples: int, device: torch.d
     return check_game_output(game(members), (members.shape[0], n_samples), device, "dense")
 
 
-def infer_available(game: Game, n_players: int) -> tuple[Tensor, int]:
+def infer_available(game: Game, n_players: int) -> tuple[Availability, Tensor | None]:
     """All players available, for callers who pass no ``available``.
 
     Returns:
-        ``(Bool[N, M] all True, evaluations spent)``: ``N`` comes from ``RowGame.n_samples``, or
-        for a dense game from one call on the empty coalition (``N`` evaluations). That call's
-        coalitions are on the CPU; the later ones are on the device of its output.
+        ``(availability, probe)``. ``N`` comes from ``RowGame.n_samples``, or for a dense
+        game from one call on the empty coalition, whose values ``probe: Float[1, N]`` come
+        back so they need not be paid for twice (``None`` for a row-wise game). That call's
+        coalitions are on the CPU; later ones are on the device of its output.
     """
     if isinstance(game, RowGame):
         if game.n_samples is None:
@@ -75,13 +77,13 @@ def infer_available(game: Game, n_players: int) -> tuple[Tensor, int]:
                 "RowGame(fn, n_samples=N) or pass available=Bool[N, M]"
             )
         device = torch.device(game.device if game.device is not None else "cpu")
-        return torch.ones(game.n_samples, n_players, dtype=torch.bool, device=device), 0
+        return Availability.everyone(game.n_samples, n_players, device), None
     probe = game(torch.zeros(1, n_players, dtype=torch.bool))
     if not isinstance(probe, Tensor) or probe.ndim != 2 or probe.shape[0] != 1 or probe.shape[1] == 0:
         shape = list(probe.shape) if isinstance(probe, Tensor) else type(probe).__name__
         raise ValueError(f"the dense game returned {shape} for one coalition; expected shape [1, N] with N >= 1")
-    n = probe.shape[1]
-    return torch.ones(n, n_players, dtype=torch.bool, device=probe.device), n
+    availability = Availability.everyone(probe.shape[1], n_players, probe.device)
+    return availability, check_game_output(probe, (1, probe.shape[1]), probe.device, "dense")
 
 
 class RowEvaluator:
@@ -91,10 +93,10 @@ class RowEvaluator:
     A dense game is asked for each distinct coalition once, for all ``N`` samples.
     """
 
-    def __init__(self, game: Game, n_players: int, available: Tensor, max_batch: int) -> None:
+    def __init__(self, game: Game, available: Availability, max_batch: int) -> None:
         self.game = game
-        self.n_players = n_players
-        self.n_samples = available.shape[0]
+        self.n_players = available.n_players
+        self.n_samples = available.n_samples
         self.device = available.device
         self.max_batch = max_batch
         self.n_evals = 0

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mce_shapley._checks import check_available, check_int, check_n_players, raise_if_nonfinite
+from mce_shapley._checks import check_int, check_n_players, raise_if_nonfinite
 from mce_shapley._philox import random_keys
+from mce_shapley.availability import Availability
 from mce_shapley.coalitions import SubsetRows, bits_from_members
 from mce_shapley.exact_shapley import DEFAULT_MAX_BATCH, ShapleySums
 from mce_shapley.games import Game, RowEvaluator, infer_available
@@ -134,14 +135,15 @@ def permutation(
         permutations_per_round,
     )
     check_int("max_batch", max_batch, minimum=1)
-    probe_evals = 0
+    probe = None
     if available is None:
-        available, probe_evals = infer_available(game, n_players)
+        players, probe = infer_available(game, n_players)
     else:
-        check_available(available, n_players)
+        players = Availability.check(available, n_players)
+    available = players.mask
     keys = _sample_keys(sample_keys, available)
-    evaluate = RowEvaluator(game, n_players, available, max_batch)
-    n_available = available.sum(dim=1)
+    evaluate = RowEvaluator(game, players, max_batch)
+    n_available = players.counts
     budget = n_permutations * (n_available - 1) + 2
     cheap = (torch.ones_like(n_available) << n_available) <= budget if exact_when_cheaper else n_available < 0
     estimates = _Estimates(
@@ -153,7 +155,7 @@ def permutation(
     )
     exact_samples = cheap.nonzero().flatten()
     if exact_samples.numel():
-        _solve_exactly(evaluate, available, exact_samples, estimates, max_batch)
+        _solve_exactly(evaluate, players, exact_samples, estimates, max_batch)
     sampled = (~cheap).nonzero().flatten()
     chunk = max(1, min(2 ** (62 - n_players), _WORK_ELEMENTS // (plan.per_round * (n_players + 1))))
     for start in range(0, sampled.numel(), chunk):
@@ -163,8 +165,8 @@ def permutation(
         std=estimates.std,
         base=estimates.base,
         grand=estimates.grand,
-        n_evals=evaluate.n_evals + probe_evals,
-        n_calls=evaluate.n_calls + (probe_evals > 0),
+        n_evals=evaluate.n_evals + (0 if probe is None else probe.numel()),
+        n_calls=evaluate.n_calls + (probe is not None),
         n_permutations=estimates.n_permutations,
     )
 
@@ -218,111 +220,120 @@ def _sample_keys(sample_keys: Tensor | None, available: Tensor) -> Tensor:
     return sample_keys
 
 
-def _solve_exactly(evaluate: RowEvaluator, available: Tensor, samples: Tensor, out: _Estimates, max_batch: int) -> None:
-    sub_available = available[samples]
-    sums = ShapleySums(sub_available)
-    rows = SubsetRows(sub_available)
+def _solve_exactly(
+    evaluate: RowEvaluator, players: Availability, samples: Tensor, out: _Estimates, max_batch: int
+) -> None:
+    """Exact values for ``samples`` (``Long[E]``), through the row evaluator, written into ``out``."""
+    sub = Availability(players.mask[samples], players.counts[samples], players.bits[samples], players.largest, False)
+    sums = ShapleySums(sub)
+    rows = SubsetRows(sub.mask)
     for start in range(0, rows.total, max_batch):
         local, bits = rows.take(start, min(start + max_batch, rows.total))
         sums.add_rows(local, bits, evaluate(samples[local], bits))
-    raise_if_nonfinite(_per_sample(available.shape[0], samples, sums.bad))
+    raise_if_nonfinite(_per_sample(players.n_samples, samples, sums.bad))
     out.put(samples, sums.values, torch.zeros_like(sums.values), sums.base, sums.grand, torch.zeros_like(samples))
 
 
 class _Cache:
-    """Sorted (packed key -> value) store of the coalition values a chunk has paid for."""
+    """The coalition values a chunk of samples has paid for, evaluated on first use.
 
-    def __init__(self, device: torch.device) -> None:
-        self.keys = torch.zeros(0, dtype=torch.long, device=device)
-        self.values = torch.zeros(0, dtype=torch.float64, device=device)
+    Keys pack ``(local sample << M) | coalition bits`` into one int64; they are kept sorted.
+    """
 
-    def missing(self, keys: Tensor) -> Tensor:
-        """The unique ``keys`` (sorted ``Long[U]``) not cached yet."""
-        if not self.keys.numel():
-            return keys
-        position = torch.searchsorted(self.keys, keys).clamp(max=self.keys.numel() - 1)
-        return keys[self.keys[position] != keys]
+    def __init__(self, evaluate: RowEvaluator, samples: Tensor, n_players: int, n_total: int) -> None:
+        self.evaluate = evaluate
+        self.samples = samples
+        self.n_players = n_players
+        self.n_total = n_total
+        self.keys = torch.zeros(0, dtype=torch.long, device=samples.device)
+        self.values = torch.zeros(0, dtype=torch.float64, device=samples.device)
 
-    def add(self, keys: Tensor, values: Tensor) -> None:
-        self.keys, order = torch.sort(torch.cat([self.keys, keys]))
-        self.values = torch.cat([self.values, values])[order]
+    def __call__(self, keys: Tensor) -> Tensor:
+        """``Float64[...]``: the values of ``keys`` (``Long[...]``), evaluating unseen ones once."""
+        unique, where = torch.unique(keys, return_inverse=True)
+        if self.keys.numel():
+            position = torch.searchsorted(self.keys, unique).clamp(max=self.keys.numel() - 1)
+            new = unique[self.keys[position] != unique]
+        else:
+            new = unique
+        if new.numel():
+            samples = self.samples[new >> self.n_players]
+            values = self.evaluate(samples, new & ((1 << self.n_players) - 1))
+            raise_if_nonfinite(_per_sample(self.n_total, samples, ~torch.isfinite(values)))
+            self.keys, order = torch.sort(torch.cat([self.keys, new]))
+            self.values = torch.cat([self.values, values])[order]
+        return self.values[torch.searchsorted(self.keys, unique)][where]
 
-    def get(self, keys: Tensor) -> Tensor:
-        """Values of cached ``keys`` (any shape)."""
-        return self.values[torch.searchsorted(self.keys, keys)]
+
+@dataclass
+class _Moments:
+    """Running count, mean and sum of squared deviations per (sample, player).
+
+    Batches merge with Chan et al.'s parallel form of Welford's update.
+    """
+
+    count: Tensor  # Long[A]
+    mean: Tensor  # Float64[A, M]
+    m2: Tensor  # Float64[A, M]
+
+    def add(self, rows: Tensor, draws: Tensor) -> None:
+        """Merge ``draws: Float64[R, D, M]`` (``D`` draws each) into ``rows: Long[R]``."""
+        batch_count = draws.shape[1]
+        batch_mean = draws.mean(dim=1)
+        batch_m2 = ((draws - batch_mean[:, None]) ** 2).sum(dim=1)
+        prior = self.count[rows, None].double()
+        delta = batch_mean - self.mean[rows]
+        total = prior + batch_count
+        self.mean = self.mean.index_copy(0, rows, self.mean[rows] + delta * batch_count / total)
+        self.m2 = self.m2.index_copy(0, rows, self.m2[rows] + batch_m2 + delta**2 * prior * batch_count / total)
+        self.count = self.count.index_copy(0, rows, self.count[rows] + batch_count)
+
+    def standard_error(self, rows: Tensor | slice = slice(None)) -> Tensor:
+        """``Float64[R, M]``: ``sqrt(sample variance / count)``, for ``count >= 2`` draws."""
+        count = self.count[rows, None].double()
+        return (self.m2[rows] / (count * (count - 1))).sqrt()
 
 
 def _sample_chunk(
     evaluate: RowEvaluator, available: Tensor, keys: Tensor, samples: Tensor, plan: _Plan, out: _Estimates
 ) -> None:
-    """Monte Carlo estimates for ``samples`` (``Long[A]``), written into ``out``.
-
-    Row keys pack ``(local sample << M) | coalition bits`` into one int64.
-    """
+    """Monte Carlo estimates for ``samples`` (``Long[A]``), written into ``out``."""
     m = plan.n_players
     device = available.device
-    n = samples.numel()
     local_available = available[samples]
-    players_bits = bits_from_members(local_available)
-    cache = _Cache(device)
-    count = torch.zeros(n, dtype=torch.long, device=device)
-    mean = torch.zeros(n, m, dtype=torch.float64, device=device)
-    m2 = torch.zeros_like(mean)
-    active = torch.arange(n, device=device)
-    drawn = 0
+    local = torch.arange(samples.numel(), device=device)
+    cache = _Cache(evaluate, samples, m, available.shape[0])
+    base, grand = cache(local << m), cache((local << m) | bits_from_members(local_available))
+    moments = _Moments(
+        torch.zeros_like(local),
+        torch.zeros_like(local_available, dtype=torch.float64),
+        torch.zeros_like(local_available, dtype=torch.float64),
+    )
+    active, drawn = local, 0
     while active.numel():
         size = min(plan.per_round, plan.n_permutations - drawn)
         orders = _orders(plan, keys[samples[active]], local_available[active], drawn, size)
         present = local_available[active, None, :].expand_as(orders).gather(-1, orders)
         prefix = torch.cat([torch.zeros_like(orders[..., :1]), ((1 << orders) * present).cumsum(-1)], dim=-1)
-        row_keys = (active[:, None, None] << m) | prefix
-        unique_keys, where = torch.unique(row_keys, return_inverse=True)
-        new = cache.missing(unique_keys)
-        values = evaluate(samples[new >> m], new & ((1 << m) - 1))
-        raise_if_nonfinite(_per_sample(available.shape[0], samples[new >> m], ~torch.isfinite(values)))
-        cache.add(new, values)
-        prefix_values = cache.get(unique_keys)[where]
-        marginals = prefix_values[..., 1:] - prefix_values[..., :-1]
-        contributions = torch.zeros_like(marginals).scatter(-1, orders, marginals)
+        prefix_values = cache((active[:, None, None] << m) | prefix)  # [sample, permutation, size 0..M]
+        marginals = prefix_values[..., 1:] - prefix_values[..., :-1]  # [sample, permutation, position]
+        draws = torch.zeros_like(marginals).scatter(-1, orders, marginals)  # [sample, permutation, player]
         if plan.antithetic:
-            half = size // 2
-            contributions = (contributions[:, :half] + contributions[:, half:]) / 2
-        batch_count = contributions.shape[1]
-        batch_mean = contributions.mean(dim=1)
-        batch_m2 = ((contributions - batch_mean[:, None]) ** 2).sum(dim=1)
-        prior = count[active, None].double()
-        delta = batch_mean - mean[active]
-        total = prior + batch_count
-        mean = mean.index_copy(0, active, mean[active] + delta * batch_count / total)
-        m2 = m2.index_copy(0, active, m2[active] + batch_m2 + delta**2 * prior * batch_count / total)
-        count = count.index_copy(0, active, count[active] + batch_count)
+            draws = (draws[:, : size // 2] + draws[:, size // 2 :]) / 2
+        moments.add(active, draws)
         drawn += size
         if drawn >= plan.n_permutations:
             break
         if plan.tolerance is not None and drawn >= plan.min_permutations:
-            half_width = plan.z * _standard_error(m2[active], count[active])
+            half_width = plan.z * moments.standard_error(active)
             active = active[half_width.amax(dim=-1) > plan.tolerance]
-    draws_per_permutation = 2 if plan.antithetic else 1
-    local = torch.arange(n, device=device)
-    out.put(
-        samples,
-        mean,
-        _standard_error(m2, count),
-        cache.get(local << m),
-        cache.get((local << m) | players_bits),
-        count * draws_per_permutation,
-    )
+    permutations = moments.count * (2 if plan.antithetic else 1)
+    out.put(samples, moments.mean, moments.standard_error(), base, grand, permutations)
 
 
 def _per_sample(n_samples: int, samples: Tensor, counts: Tensor) -> Tensor:
     """``Long[n_samples]``: ``counts`` (``Long[R]`` or ``Bool[R]``) added up by sample index."""
     return torch.zeros(n_samples, dtype=torch.long, device=samples.device).index_add(0, samples, counts.long())
-
-
-def _standard_error(m2: Tensor, count: Tensor) -> Tensor:
-    """``Float64[..., M]``: ``sqrt(sample variance / count)`` from Welford sums over ``count >= 2`` draws."""
-    count = count[..., None].double()
-    return (m2 / (count * (count - 1))).sqrt()
 
 
 def _orders(plan: _Plan, keys: Tensor, available: Tensor, first: int, size: int) -> Tensor:
