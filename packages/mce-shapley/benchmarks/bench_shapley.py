@@ -200,6 +200,9 @@ def have(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+EXACT_CASES = ((2048, 4), (256, 6), (256, 8))
+
+
 def exact_section(args: argparse.Namespace, device: torch.device) -> None:
     print("\n## Exact values: median time per call, speed-up of mce_shapley.exact, max |difference|\n")
     print(
@@ -207,22 +210,24 @@ def exact_section(args: argparse.Namespace, device: torch.device) -> None:
         "exact / bare, no `available` | naive loop | shap Exact | shapiq ExactComputer | captum ShapleyValues |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for n_samples, m in ((2048, 4), (256, 6), (256, 8)):
+    # mce_shapley and the bare game first, for every case: the other libraries leave thread pools behind
+    # (numba's among them) that slow torch down for the rest of the process.
+    ours = {}
+    for n_samples, m in EXACT_CASES:
         game = LateFusion.make(n_samples, m, seed=m, device=device)
         everyone = torch.ones(n_samples, m, dtype=torch.bool, device=device)
-        all_coalitions = torch.tensor(list(itertools.product([False, True], repeat=m)), device=device)
-        ours_time, ours = timed(partial(mce_shapley.exact, game.dense, m, available=everyone), args.repeats, device)
-        bare_time, _ = timed(partial(game.dense, all_coalitions), args.repeats, device)
-        given = paired(
-            partial(mce_shapley.exact, game.dense, m, available=everyone),
-            partial(game.dense, all_coalitions),
-            args.pairs,
-            device,
+        bare = partial(game.dense, torch.tensor(list(itertools.product([False, True], repeat=m)), device=device))
+        with_available = partial(mce_shapley.exact, game.dense, m, available=everyone)
+        seconds, result = timed(with_available, args.repeats, device)
+        ours[n_samples, m] = (
+            game,
+            seconds,
+            result.values.cpu(),
+            f"{seconds * 1e3:.3g} ms | {timed(bare, args.repeats, device)[0] * 1e3:.3g} ms | "
+            f"{paired(with_available, bare, args.pairs, device):.2f} | "
+            f"{paired(partial(mce_shapley.exact, game.dense, m), bare, args.pairs, device):.2f}",
         )
-        probed = paired(
-            partial(mce_shapley.exact, game.dense, m), partial(game.dense, all_coalitions), args.pairs, device
-        )
-        values = ours.values.cpu()
+    for (n_samples, m), (game, ours_time, values, ours_cells) in ours.items():
         loop = range(min(args.loop_samples, n_samples))
         runners: list[tuple[str, bool, Callable[[], Tensor]]] = [
             ("naive", True, partial(naive_loop, game, loop)),
@@ -246,11 +251,7 @@ def exact_section(args: argparse.Namespace, device: torch.device) -> None:
             seconds, theirs = timed(partial(captum_exact, game), 1, device)
             error = float((theirs - values).abs().max())
             cells.append(f"{seconds:.3g} s ({seconds / ours_time:,.0f}x; diff {error:.0e})")
-        print(
-            f"| {n_samples} | {m} | {ours_time * 1e3:.3g} ms | {bare_time * 1e3:.3g} ms | {given:.2f} | {probed:.2f} | "
-            + " | ".join(cells)
-            + " |"
-        )
+        print(f"| {n_samples} | {m} | {ours_cells} | " + " | ".join(cells) + " |")
     print(
         f"\nPer-sample loops (naive, shap, shapiq) are timed on {args.loop_samples} samples and scaled to N; captum "
         "explains the whole batch in one call. exact / bare is the median of interleaved pairs; without `available` "
@@ -280,6 +281,28 @@ def availability_section(args: argparse.Namespace, device: torch.device) -> None
     )
 
 
+def within_budget(game: LateFusion, available: Tensor, budget: int, seed: int) -> mce_shapley.ShapleyResult:
+    """The estimate with the most antithetic permutations whose evaluations stay within ``budget``.
+
+    The cache makes repeated coalitions free, so the count is found by trying, not by formula.
+    """
+    best = None
+    for n_permutations in itertools.count(4, 2):
+        result = mce_shapley.permutation(
+            mce_shapley.RowGame(game.rows),
+            game.n_modalities,
+            available=available,
+            n_permutations=n_permutations,
+            permutations_per_round=n_permutations,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        if result.n_evals > budget:
+            break
+        best = result
+    assert best is not None, f"even 4 permutations exceed {budget} evaluations"
+    return best
+
+
 def monte_carlo_section(args: argparse.Namespace, device: torch.device) -> None:
     print("\n## Monte Carlo error at M=12 for at most equal evaluations (RMSE against exact values; medians)\n")
     if not have("captum"):
@@ -293,8 +316,7 @@ def monte_carlo_section(args: argparse.Namespace, device: torch.device) -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for p_present, captum_permutations in ((1.0, 10), (1.0, 50), (0.5, 10)):
         captum_evals = captum_permutations * m + 1  # counted: one baseline pass, then one per group and permutation
-        ours_permutations = 2 * ((captum_evals - 2) // (m - 1) // 2)  # antithetic pairs within the same budget
-        captum_errors, our_errors, our_evals = [], [], []
+        captum_errors, our_errors, our_evals, our_permutations = [], [], [], []
         for trial in range(args.trials):
             game = LateFusion.make(n_samples, m, seed=100 + trial, device=device)
             generator = torch.Generator().manual_seed(trial)
@@ -305,33 +327,28 @@ def monte_carlo_section(args: argparse.Namespace, device: torch.device) -> None:
             truth = mce_shapley.exact(mce_shapley.RowGame(game.rows), m, available=available).values.cpu()
             torch.manual_seed(trial)
             captum_errors.append(float((captum_sampling(game, captum_permutations) - truth).pow(2).mean().sqrt()))
-            ours = mce_shapley.permutation(
-                mce_shapley.RowGame(game.rows),
-                m,
-                available=available,
-                n_permutations=ours_permutations,
-                permutations_per_round=ours_permutations,
-                generator=torch.Generator().manual_seed(trial),
-            )
+            ours = within_budget(game, available, captum_evals * n_samples, seed=trial)
             our_errors.append(float((ours.values.cpu() - truth).pow(2).mean().sqrt()))
             our_evals.append(ours.n_evals / n_samples)
+            our_permutations.append(int(ours.n_permutations.max()))
         captum_error, our_error = statistics.median(captum_errors), statistics.median(our_errors)
         present = "all 12" if p_present == 1.0 else f"each with p = {p_present}"
         print(
-            f"| {present} | {captum_permutations} | {captum_evals} | {ours_permutations} | "
+            f"| {present} | {captum_permutations} | {captum_evals} | {statistics.median(our_permutations):.0f} | "
             f"{statistics.median(our_evals):.0f} | {captum_error:.4f} | {our_error:.4f} | "
             + (f"{captum_error / our_error:.2f}x |" if our_error > 0 else "inf (mce exact) |")
         )
     print(
-        "\nmce: antithetic permutations with the coalition cache; with p = 0.5 samples whose 2**|A_i| coalitions fit "
-        "the budget are solved exactly. captum: ShapleyValueSampling, absent modalities zero = its baseline."
+        "\nmce: antithetic permutations with the coalition cache, as many as captum's evaluations allow in total "
+        "(found by trying); with p = 0.5, samples whose 2**|A_i| coalitions fit the budget are solved exactly. "
+        "captum: ShapleyValueSampling; absent modalities are zero, its baseline."
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median reported)")
+    parser.add_argument("--repeats", type=int, default=11, help="timed runs per measurement (median reported)")
     parser.add_argument("--pairs", type=int, default=41, help="interleaved pairs for the exact / bare ratio")
     parser.add_argument("--loop-samples", type=int, default=32, help="samples timed for per-sample loop libraries")
     parser.add_argument("--captum-max-evals", type=int, default=10_000, help="skip captum exact above M! * M passes")
@@ -340,8 +357,8 @@ def main() -> None:
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"# mce_shapley {mce_shapley.__version__} benchmark on {name}, torch {torch.__version__}")
+    availability_section(args, device)  # timings of mce_shapley alone come before any other library runs
     exact_section(args, device)
-    availability_section(args, device)
     monte_carlo_section(args, device)
 
 

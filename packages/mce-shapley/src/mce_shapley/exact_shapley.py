@@ -41,11 +41,7 @@ class ShapleySums:
 
     def __init__(self, available: Availability) -> None:
         n_samples, n_players, device = available.n_samples, available.n_players, available.device
-        self.available = available.mask
-        self.complete = available.complete
-        self.n_players = n_players
-        self.n_available = available.counts
-        self.players_bits = available.bits
+        self.players = available
         self.joined, self.left_out = shapley_weights(n_players, device)
         self.values = torch.zeros(n_samples, n_players, dtype=torch.float64, device=device)
         self.base = torch.zeros(n_samples, dtype=torch.float64, device=device)
@@ -57,14 +53,14 @@ class ShapleySums:
 
         Every coalition must be a subset of its sample's available players.
         """
-        members = members_from_bits(bits, self.n_players)
+        members = members_from_bits(bits, self.players.n_players)
         size = members.sum(dim=-1)
-        n = self.n_available[samples]
-        left_out = self.available[samples] & ~members
+        n = self.players.counts[samples]
+        left_out = self.players.mask[samples] & ~members
         coefficients = members * self.joined[n, size, None] - left_out * self.left_out[n, size, None]
         self.values = self.values.index_add(0, samples, values[:, None] * coefficients)
         self.base = self.base.index_add(0, samples, values * (bits == 0))
-        self.grand = self.grand.index_add(0, samples, values * (bits == self.players_bits[samples]))
+        self.grand = self.grand.index_add(0, samples, values * (bits == self.players.bits[samples]))
         self.bad = self.bad.index_add(0, samples, (~torch.isfinite(values)).long())
 
     def add_grid(self, bits: Tensor, values: Tensor) -> None:
@@ -74,29 +70,28 @@ class ShapleySums:
         (whatever they hold, NaN included). When every sample has every player, the
         coefficients depend on the coalition alone and the update is one matrix product.
         """
-        if self.complete:
+        if self.players.complete:
             self._add_complete_grid(bits, values)
             return
-        valid = (bits[:, None] & ~self.players_bits[None, :]) == 0
+        counts, players_bits = self.players.counts[None, :], self.players.bits[None, :]
+        valid = (bits[:, None] & ~players_bits) == 0
         self.bad = self.bad + (valid & ~torch.isfinite(values)).sum(dim=0)
         values = torch.where(valid, values, 0.0)
-        members = members_from_bits(bits, self.n_players).double()
-        size = members.sum(dim=-1).long()
-        joined = values * self.joined[self.n_available[None, :], size[:, None]]
-        left_out = values * self.left_out[self.n_available[None, :], size[:, None]]
-        left_out_sums = left_out.T @ (1.0 - members)
-        self.values = self.values + joined.T @ members - self.available * left_out_sums
+        members = members_from_bits(bits, self.players.n_players).double()
+        size = members.sum(dim=-1).long()[:, None]
+        left_out_sums = (values * self.left_out[counts, size]).T @ (1.0 - members)
+        self.values = self.values + (values * self.joined[counts, size]).T @ members - self.players.mask * left_out_sums
         self.base = self.base + (values * (bits == 0)[:, None]).sum(dim=0)
-        self.grand = self.grand + (values * (bits[:, None] == self.players_bits[None, :])).sum(dim=0)
+        self.grand = self.grand + (values * (bits[:, None] == players_bits)).sum(dim=0)
 
     def _add_complete_grid(self, bits: Tensor, values: Tensor) -> None:
-        members = members_from_bits(bits, self.n_players).double()
+        n = self.players.n_players
+        members = members_from_bits(bits, n).double()
         size = members.sum(dim=-1).long()
-        n = self.n_players
         coefficients = members * self.joined[n, size, None] - (1.0 - members) * self.left_out[n, size, None]
         self.values = self.values + values.T @ coefficients
         self.base = self.base + (bits == 0).double() @ values
-        self.grand = self.grand + (bits == self.players_bits[0]).double() @ values
+        self.grand = self.grand + (bits == self.players.bits[0]).double() @ values
         self.bad = self.bad + (~torch.isfinite(values)).sum(dim=0)
 
 
@@ -186,7 +181,7 @@ def exact(
 
 def _exact_rows(game: RowGame, players: Availability, sums: ShapleySums, max_batch: int) -> tuple[int, int]:
     evaluate = RowEvaluator(game, players, max_batch)
-    rows = SubsetRows(sums.available)
+    rows = SubsetRows(players.mask)
     for start in range(0, rows.total, max_batch):
         samples, bits = rows.take(start, min(start + max_batch, rows.total))
         sums.add_rows(samples, bits, evaluate(samples, bits))
@@ -195,11 +190,12 @@ def _exact_rows(game: RowGame, players: Availability, sums: ShapleySums, max_bat
 
 def _exact_dense(game: DenseGame, sums: ShapleySums, max_batch: int, probe: Tensor | None) -> tuple[int, int]:
     """Every needed coalition, ``max(1, max_batch // N)`` per call; ``probe`` holds ``v(empty)`` if already paid."""
-    if sums.complete:
-        coalitions = torch.arange(2**sums.n_players, device=sums.available.device)
+    players = sums.players
+    if players.complete:
+        coalitions = torch.arange(2**players.n_players, device=players.device)
     else:
-        coalitions = needed_coalitions(sums.players_bits, sums.n_players)
-    n_samples = sums.available.shape[0]
+        coalitions = needed_coalitions(players.bits, players.n_players)
+    n_samples = players.n_samples
     evaluated, n_calls = 0, 0
     if probe is not None:
         sums.add_grid(coalitions[:1], probe.double())
@@ -207,7 +203,7 @@ def _exact_dense(game: DenseGame, sums: ShapleySums, max_batch: int, probe: Tens
     per_call = max(1, max_batch // n_samples)
     for start in range(0, coalitions.shape[0], per_call):
         bits = coalitions[start : start + per_call]
-        values = call_dense(game, members_from_bits(bits, sums.n_players), n_samples, sums.available.device)
+        values = call_dense(game, members_from_bits(bits, players.n_players), n_samples, players.device)
         sums.add_grid(bits, values.double())
         evaluated, n_calls = evaluated + bits.shape[0], n_calls + 1
     return evaluated * n_samples, n_calls
