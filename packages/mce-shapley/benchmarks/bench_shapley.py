@@ -284,10 +284,13 @@ def availability_section(args: argparse.Namespace, device: torch.device) -> None
 def within_budget(game: LateFusion, available: Tensor, budget: int, seed: int) -> mce_shapley.ShapleyResult:
     """The estimate with the most antithetic permutations whose evaluations stay within ``budget``.
 
-    The cache makes repeated coalitions free, so the count is found by trying, not by formula.
+    Without cache hits a permutation costs ``M - 1`` new evaluations (plus the shared empty and
+    full coalitions), which bounds the count from below; the cache makes repeats free, so the
+    search goes up from there.
     """
+    per_sample = budget // game.features.shape[0]
     best = None
-    for n_permutations in itertools.count(4, 2):
+    for n_permutations in itertools.count(max(4, 2 * ((per_sample - 2) // (game.n_modalities - 1) // 2)), 2):
         result = mce_shapley.permutation(
             mce_shapley.RowGame(game.rows),
             game.n_modalities,
@@ -296,8 +299,8 @@ def within_budget(game: LateFusion, available: Tensor, budget: int, seed: int) -
             permutations_per_round=n_permutations,
             generator=torch.Generator().manual_seed(seed),
         )
-        if result.n_evals > budget:
-            break
+        if result.n_evals > budget or (best is not None and result.n_evals == best.n_evals):
+            break  # over budget, or saturated: every sample has seen all its coalitions or is exact
         best = result
     assert best is not None, f"even 4 permutations exceed {budget} evaluations"
     return best
