@@ -19,7 +19,7 @@ python3 -m venv "$work/venv"
 module=$(basename "$package_dir" | tr - _)
 cd "$work"
 "$work/venv/bin/python" - "$module" <<'PY'
-import importlib, sys
+import importlib, importlib.util, sys
 module = importlib.import_module(sys.argv[1])
 assert "/venv/" in module.__file__, f"{sys.argv[1]} imported from {module.__file__}, not the fresh install"
 others = {"mce_shapley", "mce_losses", "mce_recon", "mce_data", "mce_train"} - {sys.argv[1]}
