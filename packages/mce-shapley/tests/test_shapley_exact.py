@@ -71,14 +71,25 @@ def test_availability_equals_the_explicitly_restricted_game(brute_force: BruteFo
         torch.testing.assert_close(result.values[i, players], expected, rtol=0, atol=1e-12)
 
 
-def test_row_form_costs_two_to_the_available_players(table_games: TableGames) -> None:
+def test_each_form_costs_what_it_should(table_games: TableGames) -> None:
+    """Row-wise: 2**|A_i| rows per sample. Dense: every coalition within some sample's players, for all N."""
     table, available = random_case(8, 10, seed=3, p_available=0.5)
     dense, rows = table_games(table)
-    expected = int((2 ** available.sum(1)).sum())
-    assert exact(rows, 8, available=available).n_evals == expected
-    dense_result = exact(dense, 8, available=available)
-    assert dense_result.n_evals % 10 == 0
-    assert dense_result.n_evals // 10 <= 256
+    assert exact(rows, 8, available=available).n_evals == int((2 ** available.sum(1)).sum())
+    needed = set()
+    for players in available.tolist():
+        own = [j for j, present in enumerate(players) if present]
+        for mask in range(2 ** len(own)):
+            needed.add(sum(1 << own[b] for b in range(len(own)) if mask >> b & 1))
+    assert len(needed) < 256
+    assert exact(dense, 8, available=available).n_evals == len(needed) * 10
+
+
+def test_refuses_counts_past_int64_instead_of_returning_zeros() -> None:
+    with pytest.raises(ValueError, match=r"past what int64 indices count"):
+        exact(
+            RowGame(lambda s, c: c.double().sum(-1)), 62, available=torch.ones(2, 62, dtype=torch.bool), max_players=62
+        )
 
 
 @pytest.mark.parametrize("form", ["dense", "rows"])
@@ -213,3 +224,5 @@ def test_bad_game_output_says_what_was_expected(game: object, error: type[Except
 def test_row_game_without_availability_needs_its_size() -> None:
     with pytest.raises(ValueError, match=r"n_samples"):
         exact(RowGame(lambda s, c: c.double().sum(-1)), 3)
+    with pytest.raises(ValueError, match=r"RowGame n_samples must be >= 1; got 0"):
+        RowGame(lambda s, c: c.double().sum(-1), n_samples=0)

@@ -9,7 +9,8 @@ from torch import Tensor
 from mce_shapley import RowGame, exact, permutation
 from mce_shapley.availability import Availability
 from mce_shapley.coalitions import SubsetRows
-from mce_shapley.exact_shapley import ShapleySums
+from mce_shapley.exact_shapley import ShapleySums, accumulate_dense, accumulate_rows, needed_coalitions
+from mce_shapley.games import RowEvaluator
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
@@ -48,17 +49,19 @@ def test_cuda_matches_cpu() -> None:
         torch.testing.assert_close(results[1], results[0], rtol=0, atol=1e-12)
 
 
-def test_exact_chunk_loop_never_synchronises() -> None:
+def test_exact_chunk_loops_never_synchronise() -> None:
+    """The library's own chunk loops, run under CUDA's sync debugger set to raise."""
     table, available = _case("cuda")
-    sums = ShapleySums(Availability.check(available, 6))
+    players = Availability.check(available, 6)
     rows = SubsetRows(available)
+    dense_sums, row_sums = ShapleySums(players), ShapleySums(players)
+    evaluate = RowEvaluator(RowGame(lambda s, c: table[_bits(c), s]), players, max_batch=64)
+    coalitions = needed_coalitions(players.bits, 6)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        for start in range(0, rows.total, 64):
-            samples, bits = rows.take(start, min(start + 64, rows.total))
-            sums.add_rows(samples, bits, table[bits, samples])
-        coalitions = torch.arange(64, device="cuda")
-        sums.add_grid(coalitions, table[coalitions])
+        accumulate_rows(evaluate, rows, row_sums, max_batch=64)
+        accumulate_dense(lambda c: table[_bits(c)], coalitions, dense_sums, per_call=5)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+    torch.testing.assert_close(row_sums.values, dense_sums.values, rtol=0, atol=1e-12)

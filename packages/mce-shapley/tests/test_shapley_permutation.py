@@ -131,6 +131,42 @@ def test_chunking_does_not_change_the_estimate(max_batch: int) -> None:
     assert chunked.n_evals == whole.n_evals
 
 
+@pytest.mark.parametrize("max_batch", [16, 2**20])
+@pytest.mark.parametrize("exact_when_cheaper", [False, True])
+def test_a_dense_game_is_asked_about_each_coalition_once(max_batch: int, exact_when_cheaper: bool) -> None:
+    """Across rounds, chunks and the exact switch, and including the probe when N is unknown."""
+    table, _, _ = table_case(6, 12, seed=22)
+    asked: list[int] = []
+
+    def dense(coalitions: Tensor) -> Tensor:
+        asked.extend(_bits(coalitions).tolist())
+        return table[_bits(coalitions)]
+
+    result = permutation(
+        dense,
+        6,
+        n_permutations=32,
+        permutations_per_round=8,
+        max_batch=max_batch,
+        exact_when_cheaper=exact_when_cheaper,
+        generator=seeded(23),
+    )
+    assert len(asked) == len(set(asked))
+    assert result.n_evals == len(asked) * 12
+
+
+def test_splitting_samples_into_chunks_does_not_change_the_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, game, available = table_case(7, 30, seed=24)
+    options = {"n_permutations": 32, "permutations_per_round": 8, "tolerance": 0.3, "min_permutations": 8}
+    whole = permutation(game, 7, available=available, generator=seeded(25), exact_when_cheaper=False, **options)  # type: ignore[arg-type]
+    monkeypatch.setattr("mce_shapley.permutation_shapley._WORK_ELEMENTS", 8 * 8 * 4)  # 4 samples per chunk
+    split = permutation(game, 7, available=available, generator=seeded(25), exact_when_cheaper=False, **options)  # type: ignore[arg-type]
+    assert split.n_calls > whole.n_calls
+    assert torch.equal(split.values, whole.values)
+    assert torch.equal(split.std, whole.std)
+    assert torch.equal(split.n_permutations, whole.n_permutations)
+
+
 def test_dense_and_row_forms_give_the_same_estimate() -> None:
     table, game, available = table_case(6, 9, seed=13)
     dense = permutation(

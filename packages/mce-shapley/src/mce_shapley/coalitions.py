@@ -56,11 +56,6 @@ def members_from_bits(bits: Tensor, n_players: int) -> Tensor:
     return ((bits.unsqueeze(-1) >> players) & 1).bool()
 
 
-def coalition_sizes(bits: Tensor, n_players: int) -> Tensor:
-    """``Long[...]``: the number of players in each coalition bitmask."""
-    return members_from_bits(bits, n_players).sum(-1)
-
-
 def available_first(available: Tensor) -> Tensor:
     """Order each row's players so the available ones come first, in ascending order.
 

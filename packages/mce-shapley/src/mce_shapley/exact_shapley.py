@@ -10,6 +10,8 @@ sum accumulated in float64 chunk by chunk: memory stays at one chunk of game val
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -66,9 +68,11 @@ class ShapleySums:
     def add_grid(self, bits: Tensor, values: Tensor) -> None:
         """Add a dense block: ``values[k, i] = v_i(bits[k])`` (``Long[K]``, ``Float64[K, N]``).
 
-        Entries whose coalition is not within the sample's available players are ignored
-        (whatever they hold, NaN included). When every sample has every player, the
-        coefficients depend on the coalition alone and the update is one matrix product.
+        Entries whose coalition is not within the sample's available players are ignored:
+        their values, NaN included, never reach the sums (their gradients do, as with any
+        ``torch.where``: a game to differentiate must be finite everywhere). When every
+        sample has every player, the coefficients depend on the coalition alone and the
+        update is one matrix product.
         """
         if self.players.complete:
             self._add_complete_grid(bits, values)
@@ -106,13 +110,27 @@ def check_exact_size(available: Availability, max_players: int) -> None:
             "Use mce_shapley.permutation(...) for a Monte Carlo estimate with standard errors, "
             "or raise max_players if you can afford the evaluations"
         )
+    if available.n_samples * 2**largest >= 2**62:
+        raise ValueError(
+            f"exact Shapley values for {available.n_samples:,} samples of up to {largest} players need up to "
+            f"{available.n_samples * 2**largest:,} evaluations, past what int64 indices count; use "
+            "mce_shapley.permutation(...)"
+        )
 
 
-def needed_coalitions(players_bits: Tensor, n_players: int) -> Tensor:
-    """``Long[K]``: sorted bitmasks of every coalition within some sample's players (``Long[N]`` bitmasks)."""
-    patterns = torch.unique(players_bits)
-    subsets = SubsetRows(members_from_bits(patterns, n_players))
-    coalitions: Tensor = torch.unique(subsets.take(0, subsets.total)[1])
+def needed_coalitions(players_bits: Tensor, n_players: int, chunk: int = DEFAULT_MAX_BATCH) -> Tensor:
+    """``Long[K]``: sorted bitmasks of every coalition within some sample's players.
+
+    Args:
+        players_bits: ``Long[N]``, each sample's players as a bitmask.
+        n_players: ``M``.
+        chunk: subsets enumerated at a time, which bounds the memory besides the result.
+    """
+    subsets = SubsetRows(members_from_bits(torch.unique(players_bits), n_players))
+    coalitions = torch.zeros(0, dtype=torch.long, device=players_bits.device)
+    for start in range(0, subsets.total, chunk):
+        found = subsets.take(start, min(start + chunk, subsets.total))[1]
+        coalitions = torch.unique(torch.cat([coalitions, found]))
     return coalitions
 
 
@@ -145,6 +163,8 @@ def exact(
     Cost: a dense game is evaluated on every coalition within some sample's players (all
     ``N`` samples each time); a row-wise game on ``sum_i 2**|A_i|`` rows. The chunk loop
     makes no host synchronisation; sizing the work reads the device once or twice up front.
+    Without ``available``, a dense game's first call (on the empty coalition, to learn ``N``)
+    receives its coalitions on the CPU: pass ``available`` on the game's device for a CUDA game.
 
     >>> weights = torch.tensor([[1.0, 2.0, 3.0]])           # one sample, additive game
     >>> result = exact(lambda coalitions: coalitions.float() @ weights.T, 3)
@@ -181,11 +201,20 @@ def exact(
 
 def _exact_rows(game: RowGame, players: Availability, sums: ShapleySums, max_batch: int) -> tuple[int, int]:
     evaluate = RowEvaluator(game, players, max_batch)
-    rows = SubsetRows(players.mask)
+    accumulate_rows(evaluate, SubsetRows(players.mask), sums, max_batch)
+    return evaluate.n_evals, evaluate.n_calls
+
+
+def accumulate_rows(
+    evaluate: Callable[[Tensor, Tensor], Tensor], rows: SubsetRows, sums: ShapleySums, max_batch: int
+) -> None:
+    """The row-wise chunk loop: every (sample, subset) row, ``max_batch`` at a time; no host reads.
+
+    ``evaluate(samples: Long[R], bits: Long[R]) -> Float64[R]`` gives the rows' values.
+    """
     for start in range(0, rows.total, max_batch):
         samples, bits = rows.take(start, min(start + max_batch, rows.total))
         sums.add_rows(samples, bits, evaluate(samples, bits))
-    return evaluate.n_evals, evaluate.n_calls
 
 
 def _exact_dense(game: DenseGame, sums: ShapleySums, max_batch: int, probe: Tensor | None) -> tuple[int, int]:
@@ -195,15 +224,20 @@ def _exact_dense(game: DenseGame, sums: ShapleySums, max_batch: int, probe: Tens
         coalitions = torch.arange(2**players.n_players, device=players.device)
     else:
         coalitions = needed_coalitions(players.bits, players.n_players)
-    n_samples = players.n_samples
-    evaluated, n_calls = 0, 0
+    n_calls = 0
     if probe is not None:
         sums.add_grid(coalitions[:1], probe.double())
-        coalitions, evaluated, n_calls = coalitions[1:], 1, 1
-    per_call = max(1, max_batch // n_samples)
+        coalitions, n_calls = coalitions[1:], 1
+    per_call = max(1, max_batch // players.n_samples)
+    accumulate_dense(game, coalitions, sums, per_call)
+    n_calls += -(-coalitions.shape[0] // per_call)
+    return (coalitions.shape[0] + (probe is not None)) * players.n_samples, n_calls
+
+
+def accumulate_dense(game: DenseGame, coalitions: Tensor, sums: ShapleySums, per_call: int) -> None:
+    """The dense chunk loop: ``coalitions`` (``Long[K]``), ``per_call`` at a time; no host reads."""
+    players = sums.players
     for start in range(0, coalitions.shape[0], per_call):
         bits = coalitions[start : start + per_call]
-        values = call_dense(game, members_from_bits(bits, players.n_players), n_samples, players.device)
+        values = call_dense(game, members_from_bits(bits, players.n_players), players.n_samples, players.device)
         sums.add_grid(bits, values.double())
-        evaluated, n_calls = evaluated + bits.shape[0], n_calls + 1
-    return evaluated * n_samples, n_calls

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mce_shapley._checks import check_game_output
+from mce_shapley._checks import check_game_output, check_int
 from mce_shapley.availability import Availability
 from mce_shapley.coalitions import members_from_bits
 
@@ -48,6 +48,10 @@ class RowGame:
     fn: Callable[[Tensor, Tensor], Tensor]
     n_samples: int | None = None
     device: torch.device | str | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_samples is not None:
+            check_int("RowGame n_samples", self.n_samples, minimum=1)
 
     def __call__(self, samples: Tensor, coalitions: Tensor) -> Tensor:
         return self.fn(samples, coalitions)
@@ -90,7 +94,9 @@ class RowEvaluator:
     """Evaluates ``(sample, coalition)`` rows with either game form, at most ``max_batch`` per call.
 
     Counts evaluations (``n_evals``, as (sample, coalition) pairs) and calls (``n_calls``).
-    A dense game is asked for each distinct coalition once, for all ``N`` samples.
+    A dense game computes every sample for each coalition it is asked about, so its values are
+    kept by coalition: each coalition is evaluated once for all ``N`` samples, however many
+    later requests need it.
     """
 
     def __init__(self, game: Game, available: Availability, max_batch: int) -> None:
@@ -101,6 +107,13 @@ class RowEvaluator:
         self.max_batch = max_batch
         self.n_evals = 0
         self.n_calls = 0
+        self.coalitions = torch.zeros(0, dtype=torch.long, device=self.device)  # sorted, dense games only
+        self.table = torch.zeros(0, self.n_samples, dtype=torch.float64, device=self.device)
+
+    def remember(self, bits: Tensor, values: Tensor) -> None:
+        """Keep dense values already paid for: ``values[k, i] = v_i(bits[k])`` (``Long[K]``, ``Float[K, N]``)."""
+        self.coalitions, order = torch.sort(torch.cat([self.coalitions, bits]))
+        self.table = torch.cat([self.table, values.double()])[order]
 
     def __call__(self, samples: Tensor, bits: Tensor) -> Tensor:
         """``Float64[R]``: the value of sample ``samples[r]`` on coalition ``bits[r]``.
@@ -125,14 +138,15 @@ class RowEvaluator:
         return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64, device=self.device)
 
     def _dense(self, game: DenseGame, samples: Tensor, bits: Tensor) -> Tensor:
-        coalitions, which = torch.unique(bits, return_inverse=True)
+        wanted = torch.unique(bits)
+        if self.coalitions.numel():
+            position = torch.searchsorted(self.coalitions, wanted).clamp(max=self.coalitions.numel() - 1)
+            wanted = wanted[self.coalitions[position] != wanted]
         per_call = max(1, self.max_batch // self.n_samples)
-        table = []
-        for start in range(0, coalitions.shape[0], per_call):
-            members = members_from_bits(coalitions[start : start + per_call], self.n_players)
-            table.append(call_dense(game, members, self.n_samples, self.device).double())
+        for start in range(0, wanted.shape[0], per_call):
+            chunk = wanted[start : start + per_call]
+            members = members_from_bits(chunk, self.n_players)
+            self.remember(chunk, call_dense(game, members, self.n_samples, self.device))
             self.n_calls += 1
-            self.n_evals += members.shape[0] * self.n_samples
-        if not table:
-            return torch.zeros(0, dtype=torch.float64, device=self.device)
-        return torch.cat(table)[which, samples]
+            self.n_evals += chunk.shape[0] * self.n_samples
+        return self.table[torch.searchsorted(self.coalitions, bits), samples]

@@ -31,7 +31,7 @@ from mce_shapley._checks import check_int, check_n_players, raise_if_nonfinite
 from mce_shapley._philox import random_keys
 from mce_shapley.availability import Availability
 from mce_shapley.coalitions import SubsetRows, bits_from_members
-from mce_shapley.exact_shapley import DEFAULT_MAX_BATCH, ShapleySums
+from mce_shapley.exact_shapley import DEFAULT_MAX_BATCH, ShapleySums, accumulate_rows
 from mce_shapley.games import Game, RowEvaluator, infer_available
 from mce_shapley.result import ShapleyResult
 
@@ -108,14 +108,19 @@ def permutation(
             visit.
         sample_keys: ``Long[N]``, a stable id per sample (default ``arange(N)``); with the
             same keys and seed a sample gets the same permutations in any batch.
-        max_batch: at most this many evaluations per game call.
+        max_batch: at most this many evaluations per game call: ``max_batch`` rows for a
+            row-wise game, ``max(1, max_batch // N)`` coalitions (``N`` evaluations each) for a
+            dense one.
 
     Returns:
         :class:`~mce_shapley.ShapleyResult`; ``std`` is the standard error of each value,
         ``n_permutations`` the permutations each sample used (0 where solved exactly).
 
-    Host synchronisation: a few reads to plan the work, then one per round (the round's
-    new coalitions and finished samples decide the next call's size); none per game call.
+    Host synchronisation: a few reads to plan the work, then a few per round (sizing the
+    round's new coalitions, the NaN check, and the samples that finished); the round, not
+    the game call, is the unit. Without ``available``, a dense game's first call (on the
+    empty coalition, to learn ``N``) receives its coalitions on the CPU: pass ``available``
+    on the game's device for a CUDA game.
 
     >>> weights = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0]])            # additive: phi = weights
     >>> result = permutation(lambda c: c.float() @ weights.T, 5, n_permutations=8,
@@ -143,6 +148,8 @@ def permutation(
     available = players.mask
     keys = _sample_keys(sample_keys, available)
     evaluate = RowEvaluator(game, players, max_batch)
+    if probe is not None:
+        evaluate.remember(torch.zeros(1, dtype=torch.long, device=players.device), probe)
     n_available = players.counts
     budget = n_permutations * (n_available - 1) + 2
     cheap = (torch.ones_like(n_available) << n_available) <= budget if exact_when_cheaper else n_available < 0
@@ -226,10 +233,7 @@ def _solve_exactly(
     """Exact values for ``samples`` (``Long[E]``), through the row evaluator, written into ``out``."""
     sub = Availability(players.mask[samples], players.counts[samples], players.bits[samples], players.largest, False)
     sums = ShapleySums(sub)
-    rows = SubsetRows(sub.mask)
-    for start in range(0, rows.total, max_batch):
-        local, bits = rows.take(start, min(start + max_batch, rows.total))
-        sums.add_rows(local, bits, evaluate(samples[local], bits))
+    accumulate_rows(lambda local, bits: evaluate(samples[local], bits), SubsetRows(sub.mask), sums, max_batch)
     raise_if_nonfinite(_per_sample(players.n_samples, samples, sums.bad))
     out.put(samples, sums.values, torch.zeros_like(sums.values), sums.base, sums.grand, torch.zeros_like(samples))
 
@@ -303,7 +307,7 @@ def _sample_chunk(
     local_available = available[samples]
     local = torch.arange(samples.numel(), device=device)
     cache = _Cache(evaluate, samples, m, available.shape[0])
-    base, grand = cache(local << m), cache((local << m) | bits_from_members(local_available))
+    base, grand = cache(torch.stack([local << m, (local << m) | bits_from_members(local_available)]))
     moments = _Moments(
         torch.zeros_like(local),
         torch.zeros_like(local_available, dtype=torch.float64),
