@@ -15,6 +15,7 @@ MODULES = [
     "mce_shapley.games",
     "mce_shapley.exact_shapley",
     "mce_shapley.permutation_shapley",
+    "mce_shapley.sorted_table",
 ]
 
 

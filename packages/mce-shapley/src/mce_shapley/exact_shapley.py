@@ -228,16 +228,19 @@ def _exact_dense(game: DenseGame, sums: ShapleySums, max_batch: int, probe: Tens
     if probe is not None:
         sums.add_grid(coalitions[:1], probe.double())
         coalitions, n_calls = coalitions[1:], 1
-    per_call = max(1, max_batch // players.n_samples)
-    accumulate_dense(game, coalitions, sums, per_call)
-    n_calls += -(-coalitions.shape[0] // per_call)
+    n_calls += accumulate_dense(game, coalitions, sums, per_call=max(1, max_batch // players.n_samples))
     return (coalitions.shape[0] + (probe is not None)) * players.n_samples, n_calls
 
 
-def accumulate_dense(game: DenseGame, coalitions: Tensor, sums: ShapleySums, per_call: int) -> None:
-    """The dense chunk loop: ``coalitions`` (``Long[K]``), ``per_call`` at a time; no host reads."""
+def accumulate_dense(game: DenseGame, coalitions: Tensor, sums: ShapleySums, per_call: int) -> int:
+    """The dense chunk loop: ``coalitions`` (``Long[K]``), ``per_call`` at a time; no host reads.
+
+    Returns the number of game calls made.
+    """
     players = sums.players
-    for start in range(0, coalitions.shape[0], per_call):
+    starts = range(0, coalitions.shape[0], per_call)
+    for start in starts:
         bits = coalitions[start : start + per_call]
         values = call_dense(game, members_from_bits(bits, players.n_players), players.n_samples, players.device)
         sums.add_grid(bits, values.double())
+    return len(starts)

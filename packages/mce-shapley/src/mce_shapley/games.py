@@ -25,6 +25,7 @@ from torch import Tensor
 from mce_shapley._checks import check_game_output, check_int
 from mce_shapley.availability import Availability
 from mce_shapley.coalitions import members_from_bits
+from mce_shapley.sorted_table import SortedTable
 
 DenseGame = Callable[[Tensor], Tensor]
 """``game(coalitions: Bool[K, M]) -> Float[K, N]``."""
@@ -107,13 +108,11 @@ class RowEvaluator:
         self.max_batch = max_batch
         self.n_evals = 0
         self.n_calls = 0
-        self.coalitions = torch.zeros(0, dtype=torch.long, device=self.device)  # sorted, dense games only
-        self.table = torch.zeros(0, self.n_samples, dtype=torch.float64, device=self.device)
+        self.table = SortedTable((self.n_samples,), self.device)  # dense games: v_i(coalition) by coalition
 
     def remember(self, bits: Tensor, values: Tensor) -> None:
         """Keep dense values already paid for: ``values[k, i] = v_i(bits[k])`` (``Long[K]``, ``Float[K, N]``)."""
-        self.coalitions, order = torch.sort(torch.cat([self.coalitions, bits]))
-        self.table = torch.cat([self.table, values.double()])[order]
+        self.table.add(bits, values)
 
     def __call__(self, samples: Tensor, bits: Tensor) -> Tensor:
         """``Float64[R]``: the value of sample ``samples[r]`` on coalition ``bits[r]``.
@@ -138,10 +137,7 @@ class RowEvaluator:
         return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64, device=self.device)
 
     def _dense(self, game: DenseGame, samples: Tensor, bits: Tensor) -> Tensor:
-        wanted = torch.unique(bits)
-        if self.coalitions.numel():
-            position = torch.searchsorted(self.coalitions, wanted).clamp(max=self.coalitions.numel() - 1)
-            wanted = wanted[self.coalitions[position] != wanted]
+        wanted = self.table.missing(torch.unique(bits))
         per_call = max(1, self.max_batch // self.n_samples)
         for start in range(0, wanted.shape[0], per_call):
             chunk = wanted[start : start + per_call]
@@ -149,4 +145,4 @@ class RowEvaluator:
             self.remember(chunk, call_dense(game, members, self.n_samples, self.device))
             self.n_calls += 1
             self.n_evals += chunk.shape[0] * self.n_samples
-        return self.table[torch.searchsorted(self.coalitions, bits), samples]
+        return self.table.values[self.table.index(bits), samples]

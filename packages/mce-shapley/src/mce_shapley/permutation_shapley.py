@@ -34,6 +34,7 @@ from mce_shapley.coalitions import SubsetRows, bits_from_members
 from mce_shapley.exact_shapley import DEFAULT_MAX_BATCH, ShapleySums, accumulate_rows
 from mce_shapley.games import Game, RowEvaluator, infer_available
 from mce_shapley.result import ShapleyResult
+from mce_shapley.sorted_table import SortedTable
 
 _KEY_LIMIT = 2**62
 _WORK_ELEMENTS = 2**24
@@ -231,7 +232,7 @@ def _solve_exactly(
     evaluate: RowEvaluator, players: Availability, samples: Tensor, out: _Estimates, max_batch: int
 ) -> None:
     """Exact values for ``samples`` (``Long[E]``), through the row evaluator, written into ``out``."""
-    sub = Availability(players.mask[samples], players.counts[samples], players.bits[samples], players.largest, False)
+    sub = Availability.check(players.mask[samples], players.n_players)
     sums = ShapleySums(sub)
     accumulate_rows(lambda local, bits: evaluate(samples[local], bits), SubsetRows(sub.mask), sums, max_batch)
     raise_if_nonfinite(_per_sample(players.n_samples, samples, sums.bad))
@@ -241,7 +242,7 @@ def _solve_exactly(
 class _Cache:
     """The coalition values a chunk of samples has paid for, evaluated on first use.
 
-    Keys pack ``(local sample << M) | coalition bits`` into one int64; they are kept sorted.
+    Keys pack ``(local sample << M) | coalition bits`` into one int64.
     """
 
     def __init__(self, evaluate: RowEvaluator, samples: Tensor, n_players: int, n_total: int) -> None:
@@ -249,24 +250,18 @@ class _Cache:
         self.samples = samples
         self.n_players = n_players
         self.n_total = n_total
-        self.keys = torch.zeros(0, dtype=torch.long, device=samples.device)
-        self.values = torch.zeros(0, dtype=torch.float64, device=samples.device)
+        self.table = SortedTable((), samples.device)
 
     def __call__(self, keys: Tensor) -> Tensor:
         """``Float64[...]``: the values of ``keys`` (``Long[...]``), evaluating unseen ones once."""
         unique, where = torch.unique(keys, return_inverse=True)
-        if self.keys.numel():
-            position = torch.searchsorted(self.keys, unique).clamp(max=self.keys.numel() - 1)
-            new = unique[self.keys[position] != unique]
-        else:
-            new = unique
+        new = self.table.missing(unique)
         if new.numel():
             samples = self.samples[new >> self.n_players]
             values = self.evaluate(samples, new & ((1 << self.n_players) - 1))
             raise_if_nonfinite(_per_sample(self.n_total, samples, ~torch.isfinite(values)))
-            self.keys, order = torch.sort(torch.cat([self.keys, new]))
-            self.values = torch.cat([self.values, values])[order]
-        return self.values[torch.searchsorted(self.keys, unique)][where]
+            self.table.add(new, values)
+        return self.table.values[self.table.index(unique)][where]
 
 
 @dataclass
