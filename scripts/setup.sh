@@ -13,5 +13,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     echo "setup: installing the development environment into $venv"
     "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+    # nuscenes-devkit pins numpy<2 yet runs with numpy 2; its imports come with mce-data[nuscenes].
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt nuscenes-devkit
     echo "$want" > "$stamp"
 fi

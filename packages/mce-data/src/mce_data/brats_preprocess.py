@@ -1,0 +1,161 @@
+"""BraTS voxel operations: reading NIfTI safely, label remapping, brain-mask z-scoring, crops, regions.
+
+Labels. BraTS2020 segmentations use ``{0, 1, 2, 4}`` (background, necrotic/non-enhancing core,
+oedema, enhancing tumour); every loader here remaps ``4 -> 3`` so targets are ``{0, 1, 2, 3}``.
+The evaluated regions are WT (whole tumour: 1, 2, 3), TC (tumour core: 1, 3) and ET (enhancing: 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional
+
+from mce_data._optional import require
+
+#: BraTS2020 label -> training label (``4 -> 3``); a value outside the keys is an error.
+BRATS20_LABELS: Mapping[int, int] = {0: 0, 1: 1, 2: 2, 4: 3}
+
+
+def read_nifti(path: Path, *, as_float: bool = True) -> np.ndarray:
+    """The voxel array of a ``.nii`` / ``.nii.gz`` file, in the file's own axis order.
+
+    ``as_float`` returns float32 (images); otherwise the stored dtype (after any scaling).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is not a readable 3-D NIfTI image (truncated, corrupt, wrong rank,
+            non-finite values); the message names the file.
+    """
+    nibabel = require("nibabel")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such NIfTI file")
+    try:
+        image = nibabel.load(str(path))
+        array = np.asarray(image.dataobj, dtype=np.float32 if as_float else None)
+    except Exception as error:  # nibabel raises many types (EOFError, zlib.error, ImageFileError...)
+        raise ValueError(f"{path}: not a readable NIfTI volume ({type(error).__name__}: {error})") from error
+    if array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 3:
+        raise ValueError(f"{path}: expected a 3-D volume; got shape {array.shape}")
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise ValueError(f"{path}: the volume holds NaN or infinite values")
+    return array
+
+
+def remap_labels(labels: np.ndarray, mapping: Mapping[int, int], source: str) -> Tensor:
+    """``Long[*spatial]`` training labels from raw label values through ``mapping``.
+
+    Args:
+        labels: the raw label array (any numeric dtype; floats must be whole numbers).
+        mapping: raw value -> training label, e.g. :data:`BRATS20_LABELS`.
+        source: the file the labels came from, quoted in errors.
+
+    Raises:
+        ValueError: a value is not a whole number or is not a key of ``mapping``.
+
+    >>> remap_labels(np.array([0, 1, 2, 4]), BRATS20_LABELS, "seg.nii.gz").tolist()
+    [0, 1, 2, 3]
+    """
+    if np.issubdtype(labels.dtype, np.floating) and not np.array_equal(labels, np.round(labels)):
+        raise ValueError(f"{source}: label values must be whole numbers; found fractional values")
+    values = np.unique(labels).astype(np.int64)
+    unexpected = sorted(int(v) for v in values if int(v) not in mapping)
+    if unexpected:
+        raise ValueError(
+            f"{source}: label values {unexpected} are outside the expected set {sorted(mapping)} "
+            f"(found {values.tolist()})"
+        )
+    lookup = np.zeros(int(values.max()) + 1, dtype=np.int64)
+    for raw, new in mapping.items():
+        if 0 <= raw < lookup.size:
+            lookup[raw] = new
+    return torch.from_numpy(lookup[labels.astype(np.int64)])
+
+
+def zscore_in_mask(volume: Tensor, mask: Tensor) -> Tensor:
+    """Z-score ``volume`` with the mean and std of the voxels inside ``mask``; zero outside it.
+
+    Args:
+        volume: ``Float[D, H, W]``.
+        mask: ``Bool[D, H, W]`` (the brain); an empty mask returns zeros.
+
+    >>> v = torch.tensor([[[0.0, 2.0, 4.0]]]); m = torch.tensor([[[False, True, True]]])
+    >>> zscore_in_mask(v, m).tolist()
+    [[[0.0, -1.0, 1.0]]]
+    """
+    inside = volume[mask]
+    if inside.numel() == 0:
+        return torch.zeros_like(volume)
+    mean = inside.mean()
+    std = inside.std(unbiased=False).clamp_min(1e-8)
+    return torch.where(mask, (volume - mean) / std, torch.zeros_like(volume))
+
+
+def regions(target: Tensor) -> Tensor:
+    """The three evaluated BraTS regions of a remapped label map.
+
+    Args:
+        target: ``Long[*spatial]`` (or ``Long[N, *spatial]``) with values in ``{0, 1, 2, 3}``.
+
+    Returns:
+        ``Bool[3, *target.shape]`` (the region axis is prepended): WT = {1, 2, 3}, TC = {1, 3},
+        ET = {3}.
+
+    >>> regions(torch.tensor([0, 1, 2, 3])).int().tolist()
+    [[0, 1, 1, 1], [0, 1, 0, 1], [0, 0, 0, 1]]
+    """
+    if target.is_floating_point() or target.dtype == torch.bool:
+        raise TypeError(f"target must be an integer label tensor; got dtype {target.dtype}")
+    if target.numel() and (int(target.min()) < 0 or int(target.max()) > 3):
+        found = torch.unique(target).tolist()
+        raise ValueError(f"target values must be in {{0, 1, 2, 3}} (after 4 -> 3); got {found}")
+    whole = target > 0
+    core = (target == 1) | (target == 3)
+    enhancing = target == 3
+    return torch.stack([whole, core, enhancing])
+
+
+def crop_corner(spatial: Sequence[int], size: Sequence[int], generator: torch.Generator) -> tuple[int, ...]:
+    """A uniformly random corner for a ``size`` crop of a ``spatial`` volume (0 where it must pad)."""
+    return tuple(
+        int(torch.randint(0, s - c + 1, (1,), generator=generator)) if s > c else 0
+        for s, c in zip(spatial, size, strict=False)
+    )
+
+
+def crop_or_pad(volume: Tensor, corner: Sequence[int], size: Sequence[int]) -> Tensor:
+    """``volume[..., d:d+size0, h:h+size1, w:w+size2]``, zero-padded at the end where it is too small."""
+    d, h, w = corner
+    out = volume[..., d : d + size[0], h : h + size[1], w : w + size[2]]
+    missing = [size[2] - out.shape[-1], size[1] - out.shape[-2], size[0] - out.shape[-3]]
+    if any(missing):
+        out = functional.pad(out, [0, missing[0], 0, missing[1], 0, missing[2]])
+    return out
+
+
+def random_crop(
+    volume: Tensor, target: Tensor, size: Sequence[int], generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """The same random ``size`` crop of ``volume: Float[C, D, H, W]`` and ``target: Long[D, H, W]``.
+
+    A dimension smaller than the crop is zero-padded at its end (label 0, background).
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x, y = random_crop(torch.ones(4, 10, 6, 9), torch.zeros(10, 6, 9, dtype=torch.long), (8, 8, 8), g)
+    >>> tuple(x.shape), tuple(y.shape), float(x[:, :, 6:].abs().sum())
+    ((4, 8, 8, 8), (8, 8, 8), 0.0)
+    """
+    if len(size) != 3 or any(int(s) < 1 for s in size):
+        raise ValueError(f"crop size must be three positive ints; got {tuple(size)!r}")
+    if tuple(volume.shape[1:]) != tuple(target.shape):
+        raise ValueError(
+            f"volume [C, D, H, W] and target [D, H, W] disagree: {tuple(volume.shape)} vs {tuple(target.shape)}"
+        )
+    corner = crop_corner(target.shape, size, generator)
+    return crop_or_pad(volume, corner, size), crop_or_pad(target, corner, size)

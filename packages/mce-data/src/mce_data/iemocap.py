@@ -1,0 +1,267 @@
+"""IEMOCAP (4-class emotion) from MMIN's pre-extracted feature files, one utterance per sample.
+
+Layout (as used by MMIN, github.com/AIM3-RUC/MMIN, ``data/multimodal_miss_dataset.py``)::
+
+    <root>/A/comparE.h5             one dataset per utterance id: float [T_a, 130]  (ComParE LLDs)
+    <root>/A/comparE_mean_std.h5    groups "1".."10" (the fold), each with "mean" [130] and "std" [130]
+    <root>/V/denseface.h5           one dataset per utterance id: float [T_v, 342]  (DenseFace)
+    <root>/L/bert_large.h5          one dataset per utterance id: float [T_l, 1024] (BERT-large tokens)
+    <root>/target/<cv>/{trn,val,tst}_label.npy     one-hot [N, 4] (or class indices [N])
+    <root>/target/<cv>/{trn,val,tst}_int2name.npy  utterance ids [N, 1] of bytes (or [N], str or bytes)
+
+Modalities, in order: ``("acoustic", "visual", "lexical")`` from ``A``, ``V``, ``L``. Each is an
+unpadded ``Float[T, D]`` sequence (the collate pads along ``T``). As in MMIN (``norm_method='trn'``),
+only the acoustic features are normalised, with the fold's training mean and std from
+``comparE_mean_std.h5``; visual and lexical features are returned as stored. An utterance absent from a
+feature file is a missing modality: ``Float[1, D]`` zeros with ``available = False``.
+Target: ``Long[]`` class index (IEMOCAP in MMIN: 0 anger, 1 happiness + excitement, 2 neutral, 3 sadness).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import Tensor
+
+from mce_data._optional import require
+from mce_data.sample import Sample
+
+MODALITIES: tuple[str, ...] = ("acoustic", "visual", "lexical")
+FOLDERS: Mapping[str, str] = {"acoustic": "A", "visual": "V", "lexical": "L"}
+SPLITS: tuple[str, ...] = ("trn", "val", "tst")
+N_CLASSES = 4
+
+LAYOUT_HELP = """\
+IEMOCAP is licensed by SAIL, University of Southern California: request it at
+  https://sail.usc.edu/iemocap/iemocap_release.htm
+This loader reads the pre-extracted features of MMIN (github.com/AIM3-RUC/MMIN, see its README for the
+feature download), placed as:
+  <root>/A/comparE.h5            one dataset per utterance id, float [T, 130]
+  <root>/A/comparE_mean_std.h5   groups "1".."10" with "mean" [130] and "std" [130]
+  <root>/V/denseface.h5          one dataset per utterance id, float [T, 342]
+  <root>/L/bert_large.h5         one dataset per utterance id, float [T, 1024]
+  <root>/target/<cv>/{trn,val,tst}_label.npy and {trn,val,tst}_int2name.npy   for cv = 1..10
+and loaded with mce_data.IEMOCAP(<root>, cv=1, split="trn")."""
+
+
+def _open_h5(path: Path) -> Any:
+    h5py = require("h5py")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such feature file.\n{LAYOUT_HELP}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        raise ValueError(f"{path}: not a readable HDF5 file ({error})") from error
+
+
+def _read_array(path: Path, *, names: bool = False) -> npt.NDArray[Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such target file.\n{LAYOUT_HELP}")
+    try:
+        return np.asarray(np.load(path, allow_pickle=False))
+    except ValueError as error:
+        if names and "allow_pickle" in str(error):  # object arrays of names, as some preprocessing writes
+            return np.asarray(np.load(path, allow_pickle=True))
+        raise ValueError(f"{path}: not a readable .npy array ({error})") from error
+    except (OSError, EOFError) as error:
+        raise ValueError(f"{path}: not a readable .npy array ({error})") from error
+
+
+def decode_names(array: npt.NDArray[Any], source: str) -> list[str]:
+    """Utterance ids from an ``int2name`` array: ``[N]`` or ``[N, 1]`` of ``bytes`` or ``str``.
+
+    >>> decode_names(np.array([[b"Ses01F_impro01_F000"], [b"Ses01F_impro01_M001"]]), "x")
+    ['Ses01F_impro01_F000', 'Ses01F_impro01_M001']
+    """
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(f"{source}: int2name must have shape [N] or [N, 1]; got {array.shape}")
+    out = []
+    for item in array.tolist():
+        if isinstance(item, bytes):
+            out.append(item.decode())
+        elif isinstance(item, str):
+            out.append(item)
+        else:
+            raise ValueError(f"{source}: int2name entries must be bytes or str; got {type(item).__name__} {item!r}")
+    return out
+
+
+def decode_labels(array: npt.NDArray[Any], source: str, n_classes: int = N_CLASSES) -> npt.NDArray[np.int64]:
+    """Class indices from one-hot ``[N, C]`` (argmax, as MMIN) or index ``[N]`` labels, checked to be in range.
+
+    >>> decode_labels(np.eye(4)[[2, 0]], "x").tolist()
+    [2, 0]
+    """
+    if array.ndim == 2:
+        if array.shape[1] != n_classes:
+            raise ValueError(f"{source}: one-hot labels must have {n_classes} columns; got shape {array.shape}")
+        return np.asarray(np.argmax(array, axis=1), dtype=np.int64)
+    if array.ndim != 1:
+        raise ValueError(f"{source}: labels must have shape [N] or [N, {n_classes}]; got {array.shape}")
+    if np.issubdtype(array.dtype, np.floating) and not np.array_equal(array, np.round(array)):
+        raise ValueError(f"{source}: class labels must be whole numbers")
+    labels = array.astype(np.int64)
+    bad = sorted({int(v) for v in labels if not 0 <= v < n_classes})
+    if bad:
+        raise ValueError(f"{source}: label values {bad} are outside the expected set {list(range(n_classes))}")
+    return labels
+
+
+class IEMOCAP:
+    """One fold and split of IEMOCAP in MMIN's layout, as :class:`~mce_data.sample.Sample` objects.
+
+    Args:
+        root: the feature root holding ``A/``, ``V/``, ``L/`` (and ``target/`` unless ``target_root``).
+        cv: the cross-validation fold, ``1``..``10``.
+        split: ``"trn"``, ``"val"`` or ``"tst"``.
+        features: file stem per modality (MMIN's ``A_type`` / ``V_type`` / ``L_type``).
+        normalize: normalise the acoustic features with the fold's mean / std (MMIN's ``'trn'``).
+        preload: read every utterance of the split into memory at construction (MMIN's
+            ``h5_to_dict``); otherwise each item is read from the open HDF5 files on demand.
+        target_root: where ``<cv>/..._label.npy`` live (default ``root / "target"``).
+
+    >>> import tempfile
+    >>> from mce_data.synthetic_iemocap import write_synthetic_iemocap
+    >>> root = write_synthetic_iemocap(tempfile.mkdtemp(), n_utterances=20, seed=0)
+    >>> data = IEMOCAP(root, cv=1, split="tst")
+    >>> sample = data[0]
+    >>> len(data), sample.available, sample.inputs["lexical"].shape[1], sample.target.dtype
+    (2, (True, True, True), 12, torch.int64)
+    """
+
+    modalities: tuple[str, ...] = MODALITIES
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        cv: int,
+        split: str,
+        *,
+        features: Mapping[str, str] | None = None,
+        normalize: bool = True,
+        preload: bool = False,
+        target_root: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if isinstance(cv, bool) or not isinstance(cv, int) or not 1 <= cv <= 10:
+            raise ValueError(f"cv must be an int fold in 1..10; got {cv!r}")
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
+        self.root = Path(root)
+        stems = {"acoustic": "comparE", "visual": "denseface", "lexical": "bert_large"}
+        stems.update(features or {})
+        self.paths = {m: self.root / FOLDERS[m] / f"{stems[m]}.h5" for m in MODALITIES}
+        targets = Path(target_root) if target_root is not None else self.root / "target"
+        label_path = targets / str(cv) / f"{split}_label.npy"
+        name_path = targets / str(cv) / f"{split}_int2name.npy"
+        self.names = decode_names(_read_array(name_path, names=True), str(name_path))
+        self.labels = decode_labels(_read_array(label_path), str(label_path))
+        if len(self.names) != len(self.labels):
+            raise ValueError(
+                f"{label_path}: {len(self.labels)} labels but {name_path.name} lists {len(self.names)} names"
+            )
+        self.cv, self.split = cv, split
+        self._files: dict[str, Any] = {}
+        self._pid = -1
+        self.dims = {m: self._dim(m) for m in MODALITIES}
+        self.mean: Tensor | None = None
+        self.std: Tensor | None = None
+        if normalize:
+            self.mean, self.std = self._fold_stats(self.paths["acoustic"].with_name(f"{stems['acoustic']}_mean_std.h5"))
+        self._cache: dict[int, Sample] | None = None
+        if preload:
+            self._cache = {i: self._read(i) for i in range(len(self))}
+            self.close()
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def sample_ids(self) -> list[str]:
+        """The utterance ids of this split, in ``int2name`` order."""
+        return list(self.names)
+
+    def __getitem__(self, index: int) -> Sample:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} utterances")
+        index %= len(self)
+        if self._cache is not None:
+            return self._cache[index]
+        return self._read(index)
+
+    def close(self) -> None:
+        """Close the HDF5 files (they reopen on the next read)."""
+        for file in self._files.values():
+            file.close()
+        self._files = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_files"], state["_pid"] = {}, -1  # open HDF5 handles cannot be pickled to workers
+        return state
+
+    def _file(self, modality: str) -> Any:
+        if self._pid != os.getpid():  # h5py handles must not cross a fork (DataLoader workers)
+            self._files, self._pid = {}, os.getpid()
+        if modality not in self._files:
+            self._files[modality] = _open_h5(self.paths[modality])
+        return self._files[modality]
+
+    def _dim(self, modality: str) -> int:
+        file = self._file(modality)
+        for key in file:
+            item = file[key]
+            if getattr(item, "ndim", None) == 2:
+                return int(item.shape[1])
+            raise ValueError(f"{self.paths[modality]}: '{key}' must be a [T, D] dataset; got {item!r}")
+        raise ValueError(f"{self.paths[modality]}: the feature file holds no utterances")
+
+    def _fold_stats(self, path: Path) -> tuple[Tensor, Tensor]:
+        file = _open_h5(path)
+        try:
+            if str(self.cv) not in file:
+                raise ValueError(f"{path}: no group '{self.cv}' (fold) in {sorted(file)}")
+            group = file[str(self.cv)]
+            mean = np.asarray(group["mean"][()], dtype=np.float32).reshape(-1)
+            std = np.asarray(group["std"][()], dtype=np.float32).reshape(-1)
+        except KeyError as error:
+            raise ValueError(f"{path}: fold '{self.cv}' lacks 'mean' or 'std' ({error})") from error
+        finally:
+            file.close()
+        dim = self.dims["acoustic"]
+        if mean.shape != (dim,) or std.shape != (dim,):
+            raise ValueError(f"{path}: mean / std must have shape [{dim}]; got {mean.shape} and {std.shape}")
+        if not (np.isfinite(mean).all() and np.isfinite(std).all()) or (std < 0).any():
+            raise ValueError(f"{path}: fold '{self.cv}' mean / std hold NaN, inf or negative std values")
+        return torch.from_numpy(mean), torch.from_numpy(np.where(std == 0, 1.0, std).astype(np.float32))
+
+    def _read(self, index: int) -> Sample:
+        name = self.names[index]
+        inputs: dict[str, Tensor] = {}
+        available = []
+        for m in MODALITIES:
+            file = self._file(m)
+            if name not in file:
+                inputs[m] = torch.zeros(1, self.dims[m])
+                available.append(False)
+                continue
+            try:
+                array = np.asarray(file[name][()], dtype=np.float32)
+            except Exception as error:
+                raise ValueError(f"{self.paths[m]}: cannot read '{name}' ({type(error).__name__}: {error})") from error
+            if array.ndim != 2 or array.shape[1] != self.dims[m] or array.shape[0] == 0:
+                raise ValueError(f"{self.paths[m]}: '{name}' must be [T >= 1, {self.dims[m]}]; got {array.shape}")
+            if not np.isfinite(array).all():
+                raise ValueError(f"{self.paths[m]}: '{name}' holds NaN or infinite values")
+            feature = torch.from_numpy(array)
+            if m == "acoustic" and self.mean is not None and self.std is not None:
+                feature = (feature - self.mean) / self.std
+            inputs[m] = feature
+            available.append(True)
+        return Sample(name, inputs, tuple(available), torch.tensor(int(self.labels[index])))

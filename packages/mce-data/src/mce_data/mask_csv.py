@@ -1,0 +1,133 @@
+"""The mask file: a JSON metadata comment line, then ``id,<modality>...`` rows of 0/1.
+
+::
+
+    # mce-data-mask {"version": 1, "modalities": ["image", "audio"], "rates": [0.2, 0.5], "seed": 0, ...}
+    id,image,audio
+    train-00000,1,0
+    train-00001,1,1
+
+The metadata carries the rates, seed, style, ``all_missing`` choice and a digest of the ids the mask was
+drawn for, so a file that does not belong to a dataset (other ids, other order, other modalities) or to
+an experiment (other rates or seed) is detected on load.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mce_data.masks import MissingMask, check_ids, check_modalities, ids_digest
+
+MAGIC = "# mce-data-mask "
+VERSION = 1
+
+
+def write_mask_csv(mask: MissingMask, path: Path) -> Path:
+    """Write ``mask`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    meta: dict[str, Any] = {
+        "version": VERSION,
+        "modalities": list(mask.modalities),
+        "rates": None if mask.rates is None else list(mask.rates),
+        "seed": mask.seed,
+        "style": mask.style,
+        "all_missing": mask.all_missing,
+        "n_source": mask.n_source,
+        "source_digest": mask.source_digest,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", newline="") as stream:
+            stream.write(MAGIC + json.dumps(meta) + "\n")
+            writer = csv.writer(stream, lineterminator="\n")
+            writer.writerow(["id", *mask.modalities])
+            for sid, row in zip(mask.sample_ids, mask.present.to(torch.uint8).tolist(), strict=False):
+                writer.writerow([sid, *row])
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_mask_csv(
+    path: Path, *, expected_ids: Sequence[str] | None = None, modalities: Sequence[str] | None = None
+) -> MissingMask:
+    """Parse a file written by :func:`write_mask_csv`; every problem is a ``ValueError`` naming ``path``."""
+    if not path.is_file():
+        raise FileNotFoundError(f"mask file {path} does not exist")
+    with path.open(newline="") as stream:
+        first = stream.readline()
+        if not first.startswith(MAGIC):
+            raise ValueError(f"{path}: not an mce-data mask file (first line should start with {MAGIC.strip()!r})")
+        try:
+            meta = json.loads(first[len(MAGIC) :])
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: unreadable metadata line: {error}") from error
+        if meta.get("version") != VERSION:
+            raise ValueError(f"{path}: mask format version {meta.get('version')!r}, this reader knows {VERSION}")
+        rows = list(csv.reader(stream))
+    if not rows:
+        raise ValueError(f"{path}: no header row")
+    header, body = rows[0], rows[1:]
+    mods = tuple(meta["modalities"])
+    if header != ["id", *mods]:
+        raise ValueError(f"{path}: header {header} does not match the metadata's modalities {list(mods)}")
+    if modalities is not None and check_modalities(modalities) != mods:
+        raise ValueError(f"{path}: mask is for modalities {list(mods)}, the dataset has {list(modalities)}")
+    ids: list[str] = []
+    values: list[list[bool]] = []
+    for line, row in enumerate(body, start=3):
+        if len(row) != len(header) or any(v not in ("0", "1") for v in row[1:]):
+            raise ValueError(f"{path}, line {line}: expected an id and {len(mods)} values of 0/1, got {row}")
+        ids.append(row[0])
+        values.append([v == "1" for v in row[1:]])
+    if not ids:
+        raise ValueError(f"{path}: the mask has no rows")
+    try:
+        mask = MissingMask(
+            sample_ids=ids,
+            modalities=mods,
+            present=torch.tensor(values, dtype=torch.bool),
+            rates=None if meta["rates"] is None else tuple(float(r) for r in meta["rates"]),
+            seed=meta["seed"],
+            style=meta["style"],
+            all_missing=meta["all_missing"],
+            source_digest=meta["source_digest"],
+            n_source=int(meta["n_source"]),
+        )
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(f"{path}: {error}") from error
+    if mask.all_missing == "redraw" and (mask.n_source != len(ids) or mask.source_digest != ids_digest(ids)):
+        raise ValueError(f"{path}: rows do not match the metadata (ids edited by hand?)")
+    if expected_ids is not None:
+        expected = check_ids(expected_ids)
+        if ids_digest(expected) != mask.source_digest:
+            detail = f"{len(expected)} ids" if len(expected) != mask.n_source else "the same count but other ids/order"
+            raise ValueError(
+                f"{path}: mask was drawn for {mask.n_source} ids (digest {mask.source_digest[:12]}), the dataset has "
+                f"{detail} (digest {ids_digest(expected)[:12]}); it belongs to another dataset or split"
+            )
+        if not set(ids) <= set(expected):
+            raise ValueError(f"{path}: rows name ids the dataset does not have")
+    return mask
+
+
+def check_settings(
+    mask: MissingMask, path: Path, rates: tuple[float, ...], seed: int, style: str, all_missing: str
+) -> None:
+    """Raise a ``ValueError`` naming ``path`` when a loaded mask was drawn with other settings."""
+    wanted = {"rates": rates, "seed": seed, "style": style, "all_missing": all_missing}
+    found = {"rates": mask.rates, "seed": mask.seed, "style": mask.style, "all_missing": mask.all_missing}
+    differ = {k: (found[k], v) for k, v in wanted.items() if found[k] != v}
+    if differ:
+        listing = ", ".join(f"{k}: file {a!r} vs requested {b!r}" for k, (a, b) in differ.items())
+        raise ValueError(f"{path}: existing mask was drawn with other settings ({listing}); delete it or change path")

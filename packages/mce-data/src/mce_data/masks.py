@@ -1,0 +1,273 @@
+"""Missing-modality masks keyed by sample id: drawn once from per-modality rates, saved beside the experiment.
+
+A :class:`MissingMask` belongs to samples, not to batch positions: look rows up by id
+(:meth:`MissingMask.lookup`), so a sample keeps its mask across epochs, shuffles, workers and ranks.
+How rows are drawn is described in :mod:`mce_data.mask_draw`.
+
+>>> mask = MissingMask.generate(["a", "b", "c", "d"], ("image", "audio"), (0.5, 0.25), seed=0)
+>>> mask.present.shape, mask.missing_counts()
+(torch.Size([4, 2]), [2, 1])
+>>> mask.lookup(["d", "a"]).shape
+torch.Size([2, 2])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mce_data.mask_draw import BoolArray, check_rates, draw_combinations, draw_counts
+
+STYLES = ("counts", "combinations")
+ALL_MISSING = ("redraw", "exclude")
+
+
+def ids_digest(sample_ids: Sequence[str]) -> str:
+    """sha256 of the ids joined by newlines: identifies the id list a mask was drawn for."""
+    return hashlib.sha256("\n".join(sample_ids).encode()).hexdigest()
+
+
+def check_ids(sample_ids: Sequence[str]) -> list[str]:
+    """Validate sample ids: a non-empty sequence of unique, non-empty strings without commas or newlines."""
+    if isinstance(sample_ids, (str, bytes)):
+        raise TypeError(f"sample_ids must be a sequence of strings, got a single {type(sample_ids).__name__}")
+    ids = list(sample_ids)
+    if not ids:
+        raise ValueError("sample_ids is empty; a mask needs at least one sample")
+    for sid in ids:
+        if not isinstance(sid, str) or not sid or any(ch in sid for ch in ",\n\r"):
+            raise ValueError(f"sample ids must be non-empty strings without ',' or newlines, got {sid!r}")
+    if len(set(ids)) != len(ids):
+        dup = next(sid for sid, n in Counter(ids).items() if n > 1)
+        raise ValueError(f"sample ids must be unique; {dup!r} appears more than once")
+    return ids
+
+
+def check_modalities(modalities: Sequence[str]) -> tuple[str, ...]:
+    """Validate modality names: non-empty, unique identifiers-like strings."""
+    if isinstance(modalities, (str, bytes)):
+        raise TypeError(f"modalities must be a sequence of names, got the single string {modalities!r}")
+    mods = tuple(modalities)
+    if not mods or len(set(mods)) != len(mods) or not all(isinstance(m, str) and m and "," not in m for m in mods):
+        raise ValueError(f"modalities must be unique non-empty names without ',', got {list(mods)}")
+    return mods
+
+
+@dataclass(frozen=True, eq=False)
+class MissingMask:
+    """Which modality each sample has: ``present: Bool[N, M]``, row ``i`` for ``sample_ids[i]``.
+
+    Attributes:
+        sample_ids: the ids, row order of ``present`` (``"exclude"`` masks lack the excluded ids).
+        modalities: column order of ``present``.
+        present: ``Bool[N, M]``; no row is all ``False``.
+        rates: the per-modality missing rates it was drawn from (``None`` for :meth:`full` / :meth:`subset`).
+        seed: the seed it was drawn with (``None`` for :meth:`full` / :meth:`subset`).
+        style: ``"counts"``, ``"combinations"``, ``"full"`` or ``"subset"``.
+        all_missing: ``"redraw"`` or ``"exclude"`` (see :mod:`mce_data.mask_draw`).
+        source_digest: :func:`ids_digest` of the ids it was drawn for, before any exclusion.
+        n_source: how many ids it was drawn for, before any exclusion.
+    """
+
+    sample_ids: list[str]
+    modalities: tuple[str, ...]
+    present: Tensor
+    rates: tuple[float, ...] | None = None
+    seed: int | None = None
+    style: str = "full"
+    all_missing: str = "redraw"
+    source_digest: str = field(default="")
+    n_source: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sample_ids", check_ids(self.sample_ids))
+        object.__setattr__(self, "modalities", check_modalities(self.modalities))
+        present = self.present
+        n, m = len(self.sample_ids), len(self.modalities)
+        if not isinstance(present, Tensor) or present.dtype != torch.bool or tuple(present.shape) != (n, m):
+            got = f"{present.dtype} {tuple(present.shape)}" if isinstance(present, Tensor) else type(present).__name__
+            raise ValueError(f"present must be a Bool[{n}, {m}] tensor (ids x modalities), got {got}")
+        dead = (~present.any(dim=1)).nonzero().flatten()
+        if dead.numel():
+            first = self.sample_ids[int(dead[0])]
+            raise ValueError(f"sample {first!r} has every modality missing ({dead.numel()} such rows)")
+        if self.style not in (*STYLES, "full", "subset"):
+            raise ValueError(f"style must be one of {(*STYLES, 'full', 'subset')}, got {self.style!r}")
+        if self.all_missing not in ALL_MISSING:
+            raise ValueError(f"all_missing must be one of {ALL_MISSING}, got {self.all_missing!r}")
+        if not self.source_digest:
+            object.__setattr__(self, "source_digest", ids_digest(self.sample_ids))
+            object.__setattr__(self, "n_source", n)
+
+    # -- constructors ------------------------------------------------------------------------------
+    @classmethod
+    def generate(
+        cls,
+        sample_ids: Sequence[str],
+        modalities: Sequence[str],
+        rates: Sequence[float],
+        *,
+        seed: int,
+        style: str = "counts",
+        all_missing: str = "redraw",
+    ) -> MissingMask:
+        """Draw a mask from per-modality missing rates, reproducibly from ``seed``.
+
+        Args:
+            sample_ids: ``N`` unique ids (``dataset.sample_ids()``); the row order of the result.
+            modalities: ``M`` modality names (``dataset.modalities``).
+            rates: ``M`` missing rates, each in ``[0, 1)``.
+            seed: a non-negative int; the same arguments and seed give the same mask.
+            style: ``"counts"`` (exact per-modality counts) or ``"combinations"`` (exact per-pattern counts).
+            all_missing: ``"redraw"`` (keep all ``N`` ids) or ``"exclude"`` (drop all-missing ids).
+
+        >>> a = MissingMask.generate([f"s{i}" for i in range(50)], ("x", "y", "z"), (0.2, 0.5, 0.8), seed=3)
+        >>> b = MissingMask.generate([f"s{i}" for i in range(50)], ("x", "y", "z"), (0.2, 0.5, 0.8), seed=3)
+        >>> bool((a.present == b.present).all()), a.missing_counts()
+        (True, [10, 25, 40])
+        """
+        ids = check_ids(sample_ids)
+        mods = check_modalities(modalities)
+        checked = check_rates(rates, len(mods))
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise TypeError(f"seed must be a non-negative int, got {seed!r}")
+        if style not in STYLES:
+            raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+        if all_missing not in ALL_MISSING:
+            raise ValueError(f"all_missing must be one of {ALL_MISSING}, got {all_missing!r}")
+        rng = np.random.default_rng(int(seed))
+        draw = draw_counts if style == "counts" else draw_combinations
+        rows = draw(len(ids), checked, rng, redraw=all_missing == "redraw")
+        alive: BoolArray = np.asarray(rows.any(axis=1), dtype=bool)
+        keep = [bool(k) for k in alive]
+        return cls(
+            sample_ids=[sid for sid, k in zip(ids, keep, strict=False) if k],
+            modalities=mods,
+            present=torch.from_numpy(rows[alive].copy()),
+            rates=checked,
+            seed=int(seed),
+            style=style,
+            all_missing=all_missing,
+            source_digest=ids_digest(ids),
+            n_source=len(ids),
+        )
+
+    @classmethod
+    def full(cls, sample_ids: Sequence[str], modalities: Sequence[str]) -> MissingMask:
+        """Every modality present for every sample (test sets, complete-data training).
+
+        >>> MissingMask.full(["a", "b"], ("x", "y")).present.all().item()
+        True
+        """
+        mods = check_modalities(modalities)
+        ids = check_ids(sample_ids)
+        return cls(ids, mods, torch.ones(len(ids), len(mods), dtype=torch.bool), style="full")
+
+    @classmethod
+    def subset(cls, sample_ids: Sequence[str], modalities: Sequence[str], keep: Sequence[str]) -> MissingMask:
+        """Exactly the modalities in ``keep`` present for every sample (evaluation of one modality subset).
+
+        >>> MissingMask.subset(["a", "b"], ("x", "y"), ["y"]).present.tolist()
+        [[False, True], [False, True]]
+        """
+        mods = check_modalities(modalities)
+        unknown = [k for k in keep if k not in mods]
+        if isinstance(keep, str) or not keep or unknown:
+            raise ValueError(f"keep must be a non-empty list of modalities from {list(mods)}, got {keep!r}")
+        ids = check_ids(sample_ids)
+        row = torch.tensor([m in keep for m in mods], dtype=torch.bool)
+        return cls(ids, mods, row.expand(len(ids), -1).clone(), style="subset")
+
+    # -- queries -----------------------------------------------------------------------------------
+    @cached_property
+    def _row_of(self) -> dict[str, int]:
+        return {sid: row for row, sid in enumerate(self.sample_ids)}
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+    def __contains__(self, sample_id: object) -> bool:
+        return sample_id in self._row_of
+
+    def lookup(self, sample_ids: Sequence[str]) -> Tensor:
+        """``Bool[K, M]``: the rows of ``sample_ids`` (any order, any subset); a ``KeyError`` names unknown ids."""
+        if isinstance(sample_ids, str):
+            raise TypeError(f"lookup takes a sequence of ids, got the single string {sample_ids!r}; wrap it in a list")
+        row_of = self._row_of
+        unknown = [sid for sid in sample_ids if sid not in row_of]
+        if unknown:
+            raise KeyError(f"{len(unknown)} id(s) not in this mask of {len(self)} samples, e.g. {unknown[:3]}")
+        return self.present[[row_of[sid] for sid in sample_ids]].reshape(len(sample_ids), len(self.modalities))
+
+    def missing_counts(self) -> list[int]:
+        """Per modality, how many rows miss it."""
+        return [int(v) for v in (~self.present).sum(dim=0)]
+
+    def pattern_counts(self) -> dict[tuple[str, ...], int]:
+        """How many rows have each presence pattern (named by its present modalities), all non-empty patterns."""
+        counts: dict[tuple[str, ...], int] = {}
+        for size in range(1, len(self.modalities) + 1):
+            for combo in itertools.combinations(range(len(self.modalities)), size):
+                row = torch.zeros(len(self.modalities), dtype=torch.bool)
+                row[list(combo)] = True
+                counts[tuple(self.modalities[c] for c in combo)] = int((self.present == row).all(dim=1).sum())
+        return counts
+
+    # -- files -------------------------------------------------------------------------------------
+    def save_csv(self, path: str | Path) -> Path:
+        """Write the mask as CSV (``id`` + one 0/1 column per modality) under a JSON metadata comment line."""
+        from mce_data.mask_csv import write_mask_csv
+
+        return write_mask_csv(self, Path(path))
+
+    @classmethod
+    def load_csv(
+        cls,
+        path: str | Path,
+        *,
+        expected_ids: Sequence[str] | None = None,
+        modalities: Sequence[str] | None = None,
+    ) -> MissingMask:
+        """Read a mask written by :meth:`save_csv`; a ``ValueError`` names the file when it does not match.
+
+        Args:
+            path: the CSV file.
+            expected_ids: the dataset's ids; the file must have been drawn for exactly these (same order).
+            modalities: the dataset's modalities; the file's columns must be exactly these.
+        """
+        from mce_data.mask_csv import read_mask_csv
+
+        return read_mask_csv(Path(path), expected_ids=expected_ids, modalities=modalities)
+
+    @classmethod
+    def load_or_generate(
+        cls,
+        path: str | Path,
+        sample_ids: Sequence[str],
+        modalities: Sequence[str],
+        rates: Sequence[float],
+        *,
+        seed: int,
+        style: str = "counts",
+        all_missing: str = "redraw",
+    ) -> MissingMask:
+        """Load ``path`` if it exists (checking ids, modalities, rates, seed and style), else generate and save it."""
+        from mce_data.mask_csv import check_settings
+
+        path = Path(path)
+        if not path.exists():
+            mask = cls.generate(sample_ids, modalities, rates, seed=seed, style=style, all_missing=all_missing)
+            mask.save_csv(path)
+            return mask
+        mask = cls.load_csv(path, expected_ids=sample_ids, modalities=modalities)
+        check_settings(mask, path, check_rates(rates, len(mask.modalities)), seed, style, all_missing)
+        return mask

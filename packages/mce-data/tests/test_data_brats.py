@@ -1,0 +1,286 @@
+"""BraTS loaders: the NIfTI tree, the .npy layout, preprocessing, bad files and the real stand-in cases."""
+
+from __future__ import annotations
+
+import doctest
+import functools
+import gzip
+import importlib
+import operator
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mce_data._optional import require
+from mce_data.brats import BRATS20, BRATS2015_DEEPMEDIC, LAYOUT_HELP, MODALITIES, TCGA_BRAINLES, BraTS, BraTSLayout
+from mce_data.brats_npy import BraTSNpy, write_brats_npy
+from mce_data.brats_preprocess import crop_corner, regions, remap_labels
+from mce_data.sample import MultiModalDataset
+from mce_data.synthetic_brats import write_synthetic_brats
+
+SHAPE = (16, 16, 16)
+nibabel = require("nibabel")
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_synthetic_brats(tmp_path_factory.mktemp("brats"), n_cases=5, shape=SHAPE, seed=3, npy=True)
+
+
+def _raw(path: Path) -> np.ndarray:
+    return np.asarray(nibabel.load(str(path)).dataobj)
+
+
+def _save(array: np.ndarray, path: Path) -> None:
+    nibabel.save(nibabel.Nifti1Image(array, np.eye(4)), str(path))
+
+
+def _copy_case(tree: Path, target: Path, case: str = "BraTS20_Training_001") -> Path:
+    folder = target / case
+    folder.mkdir(parents=True)
+    for file in (tree / case).iterdir():
+        (folder / file.name).write_bytes(file.read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mce_data.brats",
+        "mce_data.brats_npy",
+        "mce_data.brats_preprocess",
+        "mce_data.synthetic_brats",
+        "mce_data.sliding_window",
+    ],
+)
+def test_docstring_examples(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+def test_tree_loads_every_case_with_labels_remapped(tree: Path) -> None:
+    data = BraTS(tree)
+    assert isinstance(data, MultiModalDataset)
+    assert data.modalities == ("flair", "t1", "t1ce", "t2")
+    assert data.sample_ids() == [f"BraTS20_Training_{i:03d}" for i in range(1, 6)]
+    suffixes = {next((tree / case).glob("*_seg*")).name.split("_seg")[1] for case in data.sample_ids()}
+    assert suffixes == {".nii", ".nii.gz"}  # both compressions went through the loader
+    for index, case in enumerate(data.sample_ids()):
+        sample = data[index]
+        raw = _raw(next((tree / case).glob("*_seg*")))
+        assert set(np.unique(raw).tolist()) == {0, 1, 2, 4}
+        assert sample.target.dtype == torch.int64
+        assert torch.equal(sample.target, torch.from_numpy(np.where(raw == 4, 3, raw).astype(np.int64)))
+        assert sample.available == (True, True, True, True)
+        assert all(tuple(v.shape) == (1, *SHAPE) for v in sample.inputs.values())
+
+
+def test_zscore_uses_the_brain_mask(tree: Path) -> None:
+    sample = BraTS(tree)[0]
+    raw = _raw(tree / "BraTS20_Training_001" / "BraTS20_Training_001_t2.nii.gz").astype(np.float64)
+    brain = raw != 0  # every modality shares the synthetic brain, so the union equals this mask
+    expected = np.where(brain, (raw - raw[brain].mean()) / raw[brain].std(), 0.0)
+    np.testing.assert_allclose(sample.inputs["t2"][0].numpy(), expected, atol=1e-5)
+    assert not BraTS(tree, normalize=False)[0].inputs["t2"][0].numpy().min() < 0
+
+
+def test_absent_modality_is_zero_and_flagged(tmp_path: Path) -> None:
+    root = write_synthetic_brats(tmp_path, n_cases=2, shape=(8, 8, 8), missing={"t1": [0], "t2": [0, 1]})
+    data = BraTS(root)
+    first, second = data[0], data[1]
+    assert first.available == (True, False, True, False)
+    assert second.available == (True, True, True, False)
+    assert torch.count_nonzero(first.inputs["t1"]) == 0
+    assert first.inputs["t1"].shape == (1, 8, 8, 8)
+    assert torch.count_nonzero(second.inputs["t1"]) > 0
+
+
+def test_random_crop_is_reproducible_and_a_window_of_the_volume(tree: Path) -> None:
+    whole = BraTS(tree)[2]
+    data = BraTS(tree, crop_size=(8, 8, 8), seed=11)
+    crop = data[2]
+    d, h, w = crop_corner(SHAPE, (8, 8, 8), data.crop_generator(2))
+    assert torch.equal(crop.inputs["flair"], whole.inputs["flair"][:, d : d + 8, h : h + 8, w : w + 8])
+    assert torch.equal(crop.target, whole.target[d : d + 8, h : h + 8, w : w + 8])
+    assert torch.equal(BraTS(tree, crop_size=(8, 8, 8), seed=11)[2].inputs["t1"], crop.inputs["t1"])
+    corners = set()
+    for epoch in range(6):
+        data.set_epoch(epoch)
+        corners.add(crop_corner(SHAPE, (8, 8, 8), data.crop_generator(2)))
+    assert len(corners) > 1
+
+
+def test_crop_larger_than_volume_pads_with_zeros(tree: Path) -> None:
+    sample = BraTS(tree, crop_size=(20, 16, 4))[0]
+    assert sample.inputs["flair"].shape == (1, 20, 16, 4)
+    assert torch.count_nonzero(sample.inputs["flair"][:, 16:]) == 0
+    assert torch.count_nonzero(sample.target[16:]) == 0
+
+
+def test_regions_by_hand() -> None:
+    target = torch.tensor([[0, 1], [2, 3]])
+    wt, tc, et = regions(target)
+    assert wt.tolist() == [[False, True], [True, True]]
+    assert tc.tolist() == [[False, True], [False, True]]
+    assert et.tolist() == [[False, False], [False, True]]
+    with pytest.raises(ValueError, match=r"\{0, 1, 2, 3\}"):
+        regions(torch.tensor([0, 4]))
+    with pytest.raises(TypeError, match="integer"):
+        regions(torch.zeros(3))
+
+
+def test_label_errors_name_the_file(tree: Path, tmp_path: Path) -> None:
+    folder = _copy_case(tree, tmp_path)
+    seg_path = folder / "BraTS20_Training_001_seg.nii.gz"
+    seg = _raw(seg_path)
+    for bad, message in [(3, r"\[3\] are outside"), (7, r"\[7\] are outside")]:
+        broken = seg.copy()
+        broken[0, 0, 0] = bad
+        _save(broken, seg_path)
+        with pytest.raises(ValueError, match=message) as info:
+            BraTS(tmp_path)[0]
+        assert str(seg_path) in str(info.value)
+    _save(seg.astype(np.float32) + 0.5, seg_path)
+    with pytest.raises(ValueError, match="whole numbers"):
+        BraTS(tmp_path)[0]
+    with pytest.raises(ValueError, match="outside"):
+        remap_labels(np.array([-1, 0]), {0: 0}, "x.nii")
+
+
+def test_truncated_and_corrupt_files_raise_with_their_name(tree: Path, tmp_path: Path) -> None:
+    folder = _copy_case(tree, tmp_path)
+    flair = folder / "BraTS20_Training_001_flair.nii.gz"
+    data = flair.read_bytes()
+    flair.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a readable NIfTI") as info:
+        BraTS(tmp_path)[0]
+    assert str(flair) in str(info.value)
+    flair.write_bytes(gzip.compress(b"definitely not a nifti header" * 20))
+    with pytest.raises(ValueError, match=f"{flair.name}.*not a readable NIfTI"):
+        BraTS(tmp_path)[0]
+
+
+def test_shape_mismatch_and_missing_files(tree: Path, tmp_path: Path) -> None:
+    folder = _copy_case(tree, tmp_path)
+    t2 = folder / "BraTS20_Training_001_t2.nii.gz"
+    _save(np.ones((16, 16, 15), dtype=np.int16), t2)
+    with pytest.raises(ValueError, match=r"t2.nii.gz: shape \(16, 16, 15\) differs"):
+        BraTS(tmp_path)[0]
+    (folder / "BraTS20_Training_001_seg.nii.gz").unlink()
+    with pytest.raises(FileNotFoundError, match="no segmentation file"):
+        BraTS(tmp_path)[0]
+    with pytest.raises(FileNotFoundError, match=r"BraTS20_Training_001_flair\.nii\.gz"):
+        BraTS(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError) as info:
+        BraTS(tmp_path / "empty")
+    assert LAYOUT_HELP in str(info.value)
+    with pytest.raises(ValueError, match="unknown"):
+        BraTSLayout(modalities={"dwi": ("x.nii",)}, segmentation=("s.nii",))
+
+
+def test_npy_layout_matches_the_nifti_tree(tree: Path) -> None:
+    npy_root = tree / "BRATS2020_Training_none_npy"
+    splits = {s: BraTSNpy(npy_root, split=s).sample_ids() for s in ("train", "val", "test")}
+    assert [len(v) for v in splits.values()] == [3, 1, 1]
+    assert sorted(functools.reduce(operator.iadd, splits.values(), [])) == BraTS(tree).sample_ids()
+    vol = np.load(npy_root / "vol" / "BraTS20_Training_002_vol.npy")
+    assert vol.shape == (*SHAPE, 4)
+    assert vol.dtype == np.float32
+    nifti = BraTS(tree)[1]
+    # mmFormer's channel order is (flair, t1ce, t1, t2)
+    for channel, modality in enumerate(("flair", "t1ce", "t1", "t2")):
+        np.testing.assert_array_equal(vol[..., channel], nifti.inputs[modality][0].numpy())
+    sample = BraTSNpy(npy_root, split="train")[1]
+    assert sample.id == "BraTS20_Training_002"
+    for modality in MODALITIES:
+        assert torch.equal(sample.inputs[modality], nifti.inputs[modality])
+    assert torch.equal(sample.target, nifti.target)
+    assert len(BraTSNpy(npy_root, split=None)) == 5
+
+
+def test_npy_crop_and_availability_sidecar(tmp_path: Path) -> None:
+    root = write_synthetic_brats(tmp_path, n_cases=2, shape=(8, 8, 8), missing={"t2": [1]})
+    out = write_brats_npy(BraTS(root), tmp_path / "npy")
+    data = BraTSNpy(out, split="train", crop_size=(6, 10, 4))
+    assert data[0].available == (True, True, True, True)
+    assert data[1].available == (True, True, True, False)
+    assert data[1].inputs["t2"].shape == (1, 6, 10, 4)
+    assert torch.count_nonzero(data[1].inputs["t2"]) == 0
+    assert torch.count_nonzero(data[0].target[:, 8:]) == 0
+
+
+def test_npy_bad_files(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "npy"
+    (out / "vol").mkdir(parents=True)
+    (out / "seg").mkdir()
+    (out / "train.txt").write_text("a\nb\nc\n")
+    np.save(out / "vol" / "a_vol.npy", np.zeros((4, 4, 4, 4), np.float32))
+    np.save(out / "seg" / "a_seg.npy", np.full((4, 4, 4), 4, np.uint8))
+    np.save(out / "vol" / "b_vol.npy", np.zeros((4, 4, 4, 3), np.float32))
+    np.save(out / "seg" / "b_seg.npy", np.zeros((4, 4, 4), np.uint8))
+    np.save(out / "vol" / "c_vol.npy", np.zeros((4, 4, 4, 4), np.float32))
+    (out / "vol" / "c_vol.npy").write_bytes((out / "vol" / "c_vol.npy").read_bytes()[:100])
+    np.save(out / "seg" / "c_seg.npy", np.zeros((4, 4, 4), np.uint8))
+    data = BraTSNpy(out)
+    with pytest.raises(ValueError, match=r"a_seg.npy: label values \[4\] are outside"):
+        data[0]
+    with pytest.raises(ValueError, match=r"b_vol.npy: expected shape \[H, W, D, 4\]"):
+        data[1]
+    with pytest.raises(ValueError, match=r"c_vol\.npy: not a readable \.npy"):
+        data[2]
+    with pytest.raises(FileNotFoundError, match=r"val\.txt"):
+        BraTSNpy(out, split="val")
+    with pytest.raises(ValueError, match="split must be one of"):
+        BraTSNpy(out, split="training")
+
+
+def test_informativeness_zero_makes_a_modality_label_blind(tmp_path: Path) -> None:
+    root = write_synthetic_brats(tmp_path, n_cases=1, shape=(32, 32, 32), informativeness={"flair": 0.0}, seed=1)
+    sample = BraTS(root)[0]
+    tumour = sample.target > 0
+    brain = sample.inputs["t2"][0] != 0
+    for modality, informative in [("flair", False), ("t1ce", True)]:
+        image = sample.inputs[modality][0]
+        gap = abs(float(image[tumour].mean() - image[brain & ~tumour].mean()))
+        assert (gap > 0.5) == informative, (modality, gap)
+    with pytest.raises(ValueError, match="informativeness keys"):
+        write_synthetic_brats(tmp_path / "x", n_cases=1, informativeness={"dwi": 1.0})
+
+
+def _data_dir() -> Path:
+    return Path(os.environ.get("MCE_DATA_DIR", Path(__file__).resolve().parents[4] / "shared" / "data"))
+
+
+def test_real_brats2015_case_has_flair_and_t1ce_only() -> None:
+    case = _data_dir() / "brats" / "deepmedic_brats2015" / "train" / "brats_2013_pat0005_1"
+    if not case.is_dir():
+        pytest.skip(f"real BraTS stand-in data not found at {case} (set MCE_DATA_DIR)")
+    data = BraTS(case.parent, BRATS2015_DEEPMEDIC, cases=[case], crop_size=(80, 80, 80), seed=0)
+    sample = data[0]
+    assert sample.id == "brats_2013_pat0005_1"
+    assert sample.available == (True, False, True, False)
+    assert all(v.shape == (1, 80, 80, 80) for v in sample.inputs.values())
+    assert torch.count_nonzero(sample.inputs["t1"]) == 0
+    assert torch.count_nonzero(sample.inputs["t2"]) == 0
+    assert set(torch.unique(sample.target).tolist()) <= {0, 1, 2, 3}
+    with pytest.raises(ValueError, match=r"OTMultiClass.nii.gz: label values \[3\] are outside"):
+        BraTS(case.parent, BraTSLayout(BRATS2015_DEEPMEDIC.modalities, ("OTMultiClass.nii.gz",)), cases=[case])[0]
+
+
+def test_real_tcga_case_has_all_four() -> None:
+    root = _data_dir() / "brats" / "brainles_tcga_lgg"
+    if not root.is_dir():
+        pytest.skip(f"real BraTS stand-in data not found at {root} (set MCE_DATA_DIR)")
+    data = BraTS(root, TCGA_BRAINLES)
+    assert data.sample_ids() == ["TCGA-DU-7294", "TCGA-FG-6692"]
+    sample = data[0]
+    assert sample.available == (True, True, True, True)
+    assert sample.target.shape == (240, 240, 155)
+    brain = sample.inputs["t1"][0] != 0
+    assert abs(float(sample.inputs["t1"][0][brain].mean())) < 1e-3
+    assert BRATS20.segmentation[0] == "{case}_seg.nii.gz"

@@ -1,0 +1,62 @@
+"""The docstring examples and the README's example run as written (AVMNIST, masks, collate, download)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+MODULES = [
+    "mce_data",
+    "mce_data.avmnist",
+    "mce_data.collate",
+    "mce_data.fsdd_io",
+    "mce_data.incomplete",
+    "mce_data.mask_draw",
+    "mce_data.masks",
+    "mce_data.mfcc",
+    "mce_data.mnist_io",
+    "mce_data.paths",
+    "mce_data.synthetic_avmnist",
+    "mce_data.tensor_dataset",
+    "mce_data._optional",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+def test_readme_example_runs() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+
+
+def test_missing_extra_names_the_install_command() -> None:
+    from mce_data._optional import require
+
+    with pytest.raises(ImportError, match=r"pip install 'mce-data\[audio\]'"):
+        require("librosa.no_such_submodule")
+
+
+def test_data_dir_reads_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mce_data.paths import data_dir
+
+    monkeypatch.setenv("MCE_DATA_DIR", str(tmp_path))
+    assert data_dir() == tmp_path
+    monkeypatch.setenv("MCE_DATA_DIR", str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match="nope"):
+        data_dir()
+    monkeypatch.delenv("MCE_DATA_DIR")
+    assert data_dir() is None
+    with pytest.raises(FileNotFoundError, match="MCE_DATA_DIR is not set"):
+        data_dir(required=True)
