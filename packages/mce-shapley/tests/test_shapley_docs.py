@@ -14,6 +14,7 @@ MODULES = [
     "mce_shapley.coalitions",
     "mce_shapley.games",
     "mce_shapley.exact_shapley",
+    "mce_shapley.kernel_shapley",
     "mce_shapley.permutation_shapley",
     "mce_shapley.sorted_table",
 ]

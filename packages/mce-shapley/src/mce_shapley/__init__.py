@@ -15,7 +15,8 @@ tensor([[1., 2., 3.],
 from mce_shapley.__about__ import __version__
 from mce_shapley.exact_shapley import exact
 from mce_shapley.games import DenseGame, Game, RowGame
+from mce_shapley.kernel_shapley import kernel
 from mce_shapley.permutation_shapley import permutation
 from mce_shapley.result import ShapleyResult
 
-__all__ = ["DenseGame", "Game", "RowGame", "ShapleyResult", "__version__", "exact", "permutation"]
+__all__ = ["DenseGame", "Game", "RowGame", "ShapleyResult", "__version__", "exact", "kernel", "permutation"]

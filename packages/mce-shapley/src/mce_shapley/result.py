@@ -19,9 +19,10 @@ class ShapleyResult:
         grand: ``Float64[N]``, ``v_i(A_i)``, the value of all of sample ``i``'s players.
         n_evals: game evaluations spent, counted as (sample, coalition) pairs.
         n_calls: calls made to the game.
-        n_permutations: ``Long[N]``, permutations drawn per sample: 0 where the value is
+        n_permutations: ``Long[N]``, permutations drawn per sample (coalition pairs for
+            :func:`~mce_shapley.kernel`): 0 where the value is
             exact (all of :func:`~mce_shapley.exact`, and the samples that
-            :func:`~mce_shapley.permutation` solved exactly).
+            :func:`~mce_shapley.permutation` or :func:`~mce_shapley.kernel` solved exactly).
     """
 
     values: Tensor
