@@ -1,20 +1,44 @@
-"""The stub front door states its plan and its data folder, and exits 0."""
+"""The front door's argument handling: defaults, and errors before any training starts."""
 
 from pathlib import Path
 
 import pytest
 
-from mce_train.cli import main
+from mce_train.cli import main, parse_args
 
 
-def test_default_run_states_plan_and_data_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_defaults_are_the_papers_imbalanced_avmnist_setting() -> None:
+    args = parse_args([])
+    assert (args.benchmark, args.methods, args.rates, args.seeds, args.size) == (
+        "avmnist",
+        "baseline,mce",
+        None,  # the benchmark's own default: image 0.2, audio 0.8
+        (0,),
+        "paper",
+    )
+    assert parse_args(["--quick"]).size == "quick"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--benchmark", "mnist3d"], "unknown benchmark 'mnist3d'"),
+        (["--ablation", "z"], "--ablation must be one of"),
+        (["--rates", "0.2"], "give 2 rates"),
+        (["--methods", "mce,foo"], "unknown method"),
+    ],
+)
+def test_bad_configuration_fails_before_training(args: list[str], message: str, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=message):
+        main(["--quick", "--out", str(tmp_path / "o"), *args])
+    assert not (tmp_path / "o").exists()
+
+
+def test_rates_outside_the_unit_interval_and_a_missing_data_dir_are_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "mnist").mkdir()
-    monkeypatch.setenv("MCE_DATA_DIR", str(tmp_path))
-    assert main([]) == 0
-    out = capsys.readouterr().out
-    assert "AudiovisionMNIST" in out
-    assert "MCE and baseline" in out
-    assert f"{tmp_path}" in out
-    assert "mnist found, fsdd MISSING" in out
+    with pytest.raises(SystemExit):
+        main(["--rates", "0.2,1.0"])
+    assert "missing rates must be in [0, 1)" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["--data", str(tmp_path / "nowhere")])

@@ -1,44 +1,119 @@
 """Command line of ``python apps/train/run.py``.
 
-Until the trainer lands (issue #5) the default run states what it will train, where it
-looks for data, and exits 0 without training.
+With no arguments: AudiovisionMNIST, the baseline and MCE, image/audio missing rates 0.2/0.8, one
+seed, on the real FSDD + MNIST data (``$MCE_DATA_DIR``, else ``../shared/data``), or on synthetic
+files in the same layout when the real data is absent (the run says so). It prints the per-subset
+and mean accuracy table and writes ``results.json``, ``results.md``, the masks, CSV training logs
+and checkpoints under ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
-from mce_train import __version__
-from mce_train.paths import DATA_ENV, data_dir
+import torch
 
-DEFAULT_PLAN = {
-    "benchmark": "AudiovisionMNIST",
-    "methods": ("MCE", "baseline"),
-    "missing rates": {"image": 0.2, "audio": 0.8},
-    "evaluation": "every non-empty modality subset (image, audio, both) and their mean",
-}
+from mce_train import __version__, benchmarks, report
+from mce_train.experiment import Settings, run_seed
+from mce_train.paths import DATA_ENV, REPO_ROOT, data_dir
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"rates must be comma-separated numbers like 0.2,0.8; got {text!r}") from None
+    bad = [r for r in rates if not 0.0 <= r < 1.0]
+    if bad:
+        raise argparse.ArgumentTypeError(f"missing rates must be in [0, 1); got {bad} in {text!r}")
+    return rates
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers like 0,1,2; got {text!r}") from None
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python apps/train/run.py",
-        description="Train and evaluate the MCE benchmark models (issue #5 fills in training).",
-    )
+    parser = argparse.ArgumentParser(prog="python apps/train/run.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"mce-train {__version__}")
+    parser.add_argument("--benchmark", default="avmnist", help=f"one of {sorted(benchmarks.BENCHMARKS)}")
+    parser.add_argument("--methods", default="baseline,mce", help="comma-separated: baseline, mce")
+    parser.add_argument("--rates", type=_rates, default=None, help="missing rate per modality, e.g. 0.2,0.8")
+    parser.add_argument("--seeds", type=_seeds, default=(0,), help="comma-separated seeds")
+    parser.add_argument("--ablation", default="m", help="the paper's Table 2 row, a to m (m: full MCE)")
+    parser.add_argument("--shapley", choices=("exact", "permutation"), default="exact")
+    parser.add_argument("--permutations", type=int, default=200, help="Monte Carlo budget per sample")
+    parser.add_argument(
+        "--quick",
+        dest="size",
+        action="store_const",
+        const="quick",
+        default="paper",
+        help="the smoke-run size (seconds on a CPU) instead of the paper's Table 1 settings",
+    )
+    parser.add_argument("--steps", type=int, default=None, help="override the schedule's number of steps")
+    parser.add_argument("--checkpoint-every", type=int, default=None, help="override the checkpoint interval")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--data", type=Path, default=None, help=f"data folder (default ${DATA_ENV} or ../shared/data)")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "default", help="where results go")
+    parser.add_argument("--resume", action="store_true", help="continue each run from its last checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parse_args(argv)
-    root = data_dir()
-    found = {name: (root / name).is_dir() for name in ("mnist", "fsdd")}
-    print(f"mce-train {__version__}: the default run will train")
-    for key, value in DEFAULT_PLAN.items():
-        shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
-        shown = " and ".join(shown) if isinstance(shown, tuple) else shown
-        print(f"  {key:13}: {shown}")
-    status = ", ".join(f"{name} {'found' if ok else 'MISSING'}" for name, ok in found.items())
-    print(f"  data         : {root} (${DATA_ENV} or ../shared/data): {status}")
-    print("Training is not implemented yet: the trainer arrives with issue #5. Nothing was trained.")
+    args = parse_args(argv)
+    try:
+        bench = benchmarks.get(args.benchmark)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    from mce_losses import ABLATION_ROWS
+
+    if args.ablation not in ABLATION_ROWS:
+        raise SystemExit(f"error: --ablation must be one of {sorted(ABLATION_ROWS)}; got {args.ablation!r}")
+    methods = tuple(m.strip() for m in args.methods.split(","))
+    unknown = [m for m in methods if m not in ("baseline", "mce")]
+    if unknown:
+        raise SystemExit(f"error: unknown method(s) {unknown}; expected baseline and/or mce")
+    rates = args.rates or bench.paper_rates
+    if len(rates) != len(bench.modalities):
+        raise SystemExit(
+            f"error: {bench.name} has modalities {bench.modalities}: give {len(bench.modalities)} rates; got {rates}"
+        )
+    data = args.data or data_dir()
+    if args.data is not None and not data.is_dir():
+        raise SystemExit(f"error: the data directory {data} does not exist")
+    settings = Settings(
+        rates=rates,
+        methods=methods,
+        seeds=args.seeds,
+        ablation=args.ablation,
+        shapley=args.shapley,
+        permutations=args.permutations,
+        size=args.size,
+        steps=args.steps,
+        checkpoint_every=args.checkpoint_every,
+        device=args.device,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    print(
+        f"mce-train {__version__}: {bench.name}, methods {', '.join(methods)}, missing rates "
+        f"{dict(zip(bench.modalities, rates, strict=True))}, seeds {list(args.seeds)}, on {args.device}"
+    )
+    per_seed = []
+    for seed in args.seeds:
+        result = run_seed(bench, settings, seed, data, args.out)
+        if seed == args.seeds[0]:
+            print(f"data: {result['data']}")
+        per_seed.append(result)
+    config = {"benchmark": bench.name, **{k: v for k, v in settings.__dict__.items() if k != "extra"}}
+    markdown = report.write(args.out, config, per_seed, methods, bench.selection, REPO_ROOT)
+    print(f"\nTest {bench.selection} (%) per modality subset, mean ± std [95% CI] over seeds:\n\n{markdown}\n")
+    print(f"results: {args.out / 'results.json'} and results.md; logs and checkpoints under {args.out / 'runs'}")
     return 0

@@ -1,0 +1,161 @@
+"""One experiment: a benchmark at one missing-rate setting, several methods, several seeds.
+
+For each seed the training masks are drawn once (keyed by sample id, saved as CSV next to the
+results) and every method sees the same masks, splits and evaluation. Each method trains, is
+selected on the complete validation split, and is evaluated on the complete test split under
+every non-empty modality subset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from mce_data import IncompleteDataset, MissingMask, collate_incomplete
+from mce_losses import ABLATION_ROWS, MCEObjective, factor_a
+from mce_train.benchmarks import Benchmark
+from mce_train.evaluation import evaluate
+from mce_train.methods import MCE, Baseline
+from mce_train.network import MultiModalNet
+from mce_train.trainer import Method, Schedule, fit
+from mce_train.upper_bounds import cache_key, upper_bound_scores
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What to run; every field has the default run's value."""
+
+    rates: tuple[float, ...]
+    methods: tuple[str, ...] = ("baseline", "mce")
+    seeds: tuple[int, ...] = (0,)
+    ablation: str = "m"
+    shapley: str = "exact"
+    permutations: int = 200
+    size: str = "paper"
+    steps: int | None = None
+    checkpoint_every: int | None = None
+    device: str = "cpu"
+    resume: bool = False
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _loader(dataset: Any, batch_size: int) -> DataLoader[Any]:
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_incomplete)
+
+
+def _method(
+    name: str, bench: Benchmark, settings: Settings, mask: MissingMask, upper: torch.Tensor | None, seed: int
+) -> Method:
+    if name == "baseline":
+        return Baseline(bench.task_loss)
+    if name == "mce":
+        switches = ABLATION_ROWS[settings.ablation]
+        objective = MCEObjective(factor_a(mask.present) if switches.a else None, switches)
+        assert upper is not None
+        return MCE(
+            objective,
+            upper,
+            mask.sample_ids,
+            task_loss=bench.task_loss,
+            score=bench.score,
+            shapley=settings.shapley,
+            permutations=settings.permutations,
+            seed=seed,
+        )
+    raise ValueError(f"unknown method {name!r}; expected 'baseline' or 'mce'")
+
+
+def run_seed(bench: Benchmark, settings: Settings, seed: int, data: Path, out: Path) -> dict[str, Any]:
+    """Train and evaluate every method of ``settings`` for one seed; per-method, per-subset metrics."""
+    device = torch.device(settings.device)
+    cache = out.parent / "cache"
+    splits = bench.splits(data, cache, seed, settings.size)
+    schedule: Schedule = bench.schedule(settings.size, len(splits.train))
+    if settings.steps is not None:
+        schedule = Schedule(**{**schedule.__dict__, "steps": settings.steps})
+    if settings.checkpoint_every is not None:
+        schedule = Schedule(**{**schedule.__dict__, "checkpoint_every": settings.checkpoint_every})
+    rates_tag = "-".join(f"{r:g}" for r in settings.rates)
+    mask_file = out / "masks" / f"{bench.name}-rates{rates_tag}-seed{seed}.csv"
+    mask = MissingMask.load_or_generate(
+        mask_file, splits.train.sample_ids(), bench.modalities, settings.rates, seed=seed
+    )
+    train = IncompleteDataset(splits.train, mask)
+    val = IncompleteDataset(splits.val, MissingMask.full(splits.val.sample_ids(), bench.modalities))
+    test = IncompleteDataset(splits.test, MissingMask.full(splits.test.sample_ids(), bench.modalities))
+
+    def validate(model: MultiModalNet) -> float:
+        scores = evaluate(model, _loader(val, schedule.batch_size), bench.metric, device, bench.predictor)
+        return sum(s[bench.selection] for s in scores.values()) / len(scores)
+
+    upper = None
+    if "mce" in settings.methods:
+        # The unimodal models train for half the multi-modal steps: one modality, one small network.
+        unimodal_schedule = Schedule(**{**schedule.__dict__, "steps": max(1, schedule.steps // 2)})
+        key = cache_key(
+            {
+                "bench": bench.name,
+                "mask": mask_file.read_text(),
+                "seed": seed,
+                "schedule": unimodal_schedule,
+                "size": settings.size,
+            }
+        )
+        upper = upper_bound_scores(
+            lambda: bench.build(settings.size, splits),
+            train,
+            lambda: _loader(train, schedule.batch_size),
+            lambda net, m: _unimodal_accuracy(net, m, _loader(val, schedule.batch_size), bench, device),
+            unimodal_schedule,
+            sample_ids=train.sample_ids(),
+            task_loss=bench.task_loss,
+            score=bench.score,
+            collate=collate_incomplete,
+            seed=seed,
+            cache_file=cache / "unimodal" / f"{bench.name}-{key}.pt",
+            device=device,
+            progress=settings.progress,
+        )
+    results: dict[str, Any] = {"mask_file": str(mask_file), "data": splits.source, "methods": {}}
+    for name in settings.methods:
+        torch.manual_seed(seed)
+        model = bench.build(settings.size, splits)
+        method = _method(name, bench, settings, mask, upper, seed)
+        fitted = fit(
+            model,
+            method,
+            train,
+            validate,
+            schedule,
+            collate=collate_incomplete,
+            seed=seed,
+            run_dir=out / "runs" / f"{name}-seed{seed}",
+            device=device,
+            resume=settings.resume,
+            progress=settings.progress,
+        )
+        model.load_state_dict(fitted.best_state)
+        scores = evaluate(model, _loader(test, schedule.batch_size), bench.metric, device, bench.predictor)
+        results["methods"][name] = {"test": scores, "best_step": fitted.best_step, "val_score": fitted.best_score}
+    return results
+
+
+@torch.no_grad()
+def _unimodal_accuracy(
+    model: MultiModalNet, m: int, batches: DataLoader[Any], bench: Benchmark, device: torch.device
+) -> float:
+    model.eval()
+    metric = bench.metric()
+    for batch in batches:
+        batch = batch.to(device)
+        only = torch.zeros_like(batch.present)
+        only[:, m] = batch.present[:, m]
+        h = model.encode(batch.inputs, only, batch.lengths)
+        metric.update(model.unimodal(h, m), batch.target)
+    model.train()
+    return metric.compute()[bench.selection]

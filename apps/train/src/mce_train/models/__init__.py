@@ -1,0 +1,1 @@
+"""The benchmark networks: per-modality encoders, heads, and how they are assembled."""

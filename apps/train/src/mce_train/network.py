@@ -1,0 +1,95 @@
+"""The multi-modal network every benchmark shares: encoders, completion, fusion, decoder, unimodal heads.
+
+Data flow (paper Fig. 1, Eq. 15)::
+
+    inputs[m]  --f_enc^m-->  h[N, M, *feature]   (slots of absent modalities are zero)
+    h, keep    --f_rec--->   h'[N, M, *feature]   (the completion module fills dropped slots)
+    h'         --fusion, f_dec-->  prediction
+
+Every benchmark supplies its encoders, a fusion+decoder ("head") and one unimodal decoder per
+modality (``f_dec^m`` of Eq. 9). ``keep`` is any ``Bool[N, M]``: the sample's own modalities for the
+task loss, a subset of them for L_sub, L_aux and the Shapley coalition values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+
+class MultiModalNet(nn.Module):
+    """Encoders + optional completion module + fused head + unimodal heads.
+
+    Args:
+        modalities: the modality names, in the column order of ``present``.
+        encoders: name -> module mapping that modality's input ``[n, ...]`` to ``Float[n, *feature]``;
+            an encoder with ``takes_lengths = True`` is also given the batch's ``Long[n]`` lengths.
+        head: fusion and decoder, ``Float[N, M, *feature] -> prediction[N, ...]``.
+        unimodal_heads: name -> ``f_dec^m``, ``Float[n, *feature] -> prediction[n, ...]``.
+        completion: a module ``(h: Float[N, M, *feature], keep: Bool[N, M]) -> Float[N, M, *feature]``
+            (mce-recon's ``CompletionTransformer``), or ``None`` to leave dropped slots at zero.
+    """
+
+    def __init__(
+        self,
+        modalities: tuple[str, ...],
+        encoders: Mapping[str, nn.Module],
+        head: nn.Module,
+        unimodal_heads: Mapping[str, nn.Module],
+        completion: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        if set(encoders) != set(modalities) or set(unimodal_heads) != set(modalities):
+            raise ValueError(
+                f"encoders and unimodal_heads must have one entry per modality {modalities}; "
+                f"got encoders {sorted(encoders)} and unimodal_heads {sorted(unimodal_heads)}"
+            )
+        self.modalities = modalities
+        self.encoders = nn.ModuleDict(dict(encoders))
+        self.unimodal_heads = nn.ModuleDict(dict(unimodal_heads))
+        self.head = head
+        self.completion = completion
+
+    def encode(
+        self, inputs: Mapping[str, Tensor], present: Tensor, lengths: Mapping[str, Tensor] | None = None
+    ) -> Tensor:
+        """``Float[N, M, *feature]``: each modality encoded for the samples that have it, zero elsewhere.
+
+        Only present rows go through an encoder, so an absent modality costs nothing and can never
+        leak into the features.
+        """
+        columns = []
+        for m, name in enumerate(self.modalities):
+            rows = present[:, m].nonzero().squeeze(1)
+            encoder = self.encoders[name]
+            x = inputs[name].index_select(0, rows)
+            if lengths is not None and getattr(encoder, "takes_lengths", False):
+                out = encoder(x, lengths[name].index_select(0, rows))
+            else:
+                out = encoder(x)
+            full = out.new_zeros((present.shape[0], *out.shape[1:]))
+            columns.append(full.index_copy(0, rows, out))
+        return torch.stack(columns, dim=1)
+
+    def complete(self, h: Tensor, keep: Tensor) -> Tensor:
+        """``Float[N, M, *feature]``: the slots outside ``keep`` zeroed, then filled by the completion module."""
+        if self.completion is not None:
+            return self.completion(h, keep)  # type: ignore[no-any-return]
+        mask = keep.reshape(*keep.shape, *([1] * (h.dim() - 2))).to(h.dtype)
+        return h * mask
+
+    def predict(self, h: Tensor, keep: Tensor) -> Tensor:
+        """The fused prediction from the modalities in ``keep`` (``Bool[N, M]``)."""
+        return self.head(self.complete(h, keep))  # type: ignore[no-any-return]
+
+    def unimodal(self, h: Tensor, m: int) -> Tensor:
+        """``f_dec^m(h_m)`` for every row of ``h`` (Eq. 9)."""
+        return self.unimodal_heads[self.modalities[m]](h[:, m])  # type: ignore[no-any-return]
+
+    def forward(
+        self, inputs: Mapping[str, Tensor], present: Tensor, lengths: Mapping[str, Tensor] | None = None
+    ) -> Tensor:
+        """The fused prediction from each sample's own modalities."""
+        return self.predict(self.encode(inputs, present, lengths), present)

@@ -1,0 +1,74 @@
+"""Results over seeds: the JSON record and the markdown table (per subset and mean, mean ± std [95% CI])."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mce_train.statistics import summarize
+
+
+def git_commit(repo: Path) -> str:
+    """The checkout's commit (with ``-dirty`` when it has changes), or ``"unknown"``."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def table(per_seed: Sequence[dict[str, Any]], methods: Sequence[str], metric: str) -> str:
+    """A markdown table: one row per method, one column per subset and the mean over subsets."""
+    subsets = list(per_seed[0]["methods"][methods[0]]["test"])
+    lines = [
+        f"| method | {' | '.join(subsets)} | mean |",
+        "| --- |" + " --- |" * (len(subsets) + 1),
+    ]
+    for method in methods:
+        cells = []
+        for subset in subsets:
+            cells.append(str(summarize([r["methods"][method]["test"][subset][metric] for r in per_seed])))
+        means = [sum(r["methods"][method]["test"][s][metric] for s in subsets) / len(subsets) for r in per_seed]
+        cells.append(str(summarize(means)))
+        lines.append(f"| {method} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def write(
+    out: Path,
+    config: dict[str, Any],
+    per_seed: Sequence[dict[str, Any]],
+    methods: Sequence[str],
+    metric: str,
+    repo: Path,
+) -> str:
+    """Write ``results.json`` and ``results.md`` (a table per metric) under ``out``; return ``metric``'s table."""
+    out.mkdir(parents=True, exist_ok=True)
+    markdown = table(per_seed, methods, metric)
+    first = per_seed[0]["methods"][methods[0]]["test"]
+    names = [metric] + [m for m in next(iter(first.values())) if m != metric]
+    record = {
+        "config": config,
+        "git_commit": git_commit(repo),
+        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "metric": metric,
+        "per_seed": list(per_seed),
+        "table": markdown,
+    }
+    (out / "results.json").write_text(json.dumps(record, indent=2, default=str))
+    seeds = ", ".join(str(s) for s in config.get("seeds", []))
+    sections = [f"## {name} (%)\n\n{table(per_seed, methods, name)}\n" for name in names]
+    header = f"# {config.get('benchmark')}: test split, every modality subset; mean ± std [95% CI] over seeds {seeds}\n"
+    (out / "results.md").write_text(header + "\n" + "\n".join(sections))
+    return markdown

@@ -1,0 +1,206 @@
+"""The training loop shared by every method: steps, validation-based selection, checkpoints, resume.
+
+What the loop guarantees:
+
+* the same seed gives the same numbers (data order from :class:`~mce_train.batches.StepBatches`,
+  model initialisation and dropout from the seeded global generator, saved in checkpoints);
+* a run killed at any point resumes from its last checkpoint with ``resume=True`` and reaches the
+  same final numbers as an uninterrupted run;
+* the model kept is the one with the best validation score (mean of the selection metric over all
+  modality subsets), never chosen on test.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from mce_train import checkpoint
+from mce_train.batches import StepBatches
+from mce_train.network import MultiModalNet
+from mce_train.progress import Progress
+
+
+class Method(Protocol):
+    """A training objective: the loss of one batch, plus any state it carries across steps."""
+
+    name: str
+
+    def loss(self, model: MultiModalNet, batch: Any) -> tuple[Tensor, dict[str, float]]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Optimisation settings (the paper's Table 1 per benchmark).
+
+    ``decay_every`` steps the learning rate is multiplied by ``decay_gamma`` (0: constant).
+    """
+
+    steps: int
+    batch_size: int
+    lr: float
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    decay_every: int = 0
+    decay_gamma: float = 0.1
+    eval_every: int = 100
+    checkpoint_every: int = 100
+    workers: int = 0
+
+
+@dataclass
+class FitResult:
+    """The selected model's weights, its validation score and the step it was taken at."""
+
+    best_state: dict[str, Tensor]
+    best_score: float
+    best_step: int
+    log_path: Path
+
+
+def _optimizer(model: torch.nn.Module, schedule: Schedule) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if schedule.optimizer == "adam":
+        return torch.optim.Adam(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
+    if schedule.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
+    raise ValueError(f"optimizer must be 'adam' or 'adamw'; got {schedule.optimizer!r}")
+
+
+def _lr_at(schedule: Schedule, step: int) -> float:
+    if schedule.decay_every <= 0:
+        return schedule.lr
+    return schedule.lr * schedule.decay_gamma ** (step // schedule.decay_every)
+
+
+def fit(
+    model: MultiModalNet,
+    method: Method,
+    train_set: Dataset[Any],
+    validate: Callable[[MultiModalNet], float],
+    schedule: Schedule,
+    *,
+    collate: Callable[[list[Any]], Any],
+    seed: int,
+    run_dir: Path,
+    device: torch.device,
+    resume: bool = False,
+    progress: bool = True,
+) -> FitResult:
+    """Train ``model`` with ``method`` for ``schedule.steps`` steps; return the best validation model.
+
+    ``validate(model)`` scores the model on the validation split (higher is better); it runs every
+    ``eval_every`` steps and at the end, and the best-scoring weights are kept.
+
+    ``run_dir`` receives ``checkpoint.pt`` (every ``checkpoint_every`` steps and at the end) and
+    ``train_log.csv`` (one row per logged step). With ``resume`` the run continues from the
+    checkpoint, truncating log rows written after it.
+    """
+    model.to(device)
+    optimizer = _optimizer(model, schedule)
+    ckpt_path, log_path = run_dir / "checkpoint.pt", run_dir / "train_log.csv"
+    start, best_score, best_step = 0, float("-inf"), -1
+    best_state = copy.deepcopy(model.state_dict())
+    if resume and ckpt_path.is_file():
+        state = checkpoint.load(ckpt_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        method.load_state_dict(state["method"])
+        best_state, best_score, best_step = state["best_state"], state["best_score"], state["best_step"]
+        start = state["step"]
+        checkpoint.set_rng_state(state["rng"])
+        _truncate_log(log_path, start)
+    elif log_path.exists():
+        log_path.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    sampler = StepBatches(len(train_set), schedule.batch_size, steps=schedule.steps, seed=seed, start=start)  # type: ignore[arg-type]
+    loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate, num_workers=schedule.workers)
+    bar = Progress(f"{method.name:>8}", schedule.steps, start=start, enabled=progress)
+
+    def save(step: int) -> None:
+        checkpoint.save(
+            ckpt_path,
+            {
+                "step": step,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "method": method.state_dict(),
+                "best_state": best_state,
+                "best_score": best_score,
+                "best_step": best_step,
+                "rng": checkpoint.rng_state(),
+                "schedule": asdict(schedule),
+            },
+        )
+
+    step = start
+    for batch in loader:
+        model.train()
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(schedule, step)
+        batch = batch.to(device)
+        loss, logs = method.loss(model, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the {method.name} loss became {loss.item()} at step {step}; logs: {logs}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+        step += 1
+        row: dict[str, float] = {"step": step, "loss": float(loss.detach()), **logs}
+        if step % schedule.eval_every == 0 or step == schedule.steps:
+            score = validate(model)
+            row["val_score"] = score
+            if score > best_score:
+                best_score, best_step = score, step
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        _append_log(log_path, row)
+        bar.update(step, f"loss {row['loss']:.3f}")
+        if step % schedule.checkpoint_every == 0 or step == schedule.steps:
+            save(step)
+    return FitResult(best_state, best_score, best_step, log_path)
+
+
+def _append_log(path: Path, row: dict[str, float]) -> None:
+    fields = list(row)
+    new = not path.exists()
+    if not new:
+        with path.open() as f:
+            header = next(csv.reader(f), [])
+        fields = header + [k for k in row if k not in header]
+        if fields != header:  # a new column appeared: rewrite the file with the wider header
+            rows = list(csv.DictReader(path.open()))
+            with path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=fields)
+                writer.writeheader()
+                writer.writerows(rows)
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    if not path.exists():
+        return
+    with path.open() as f:
+        reader = csv.DictReader(f)
+        fields = reader.fieldnames or []
+        rows = [r for r in reader if int(float(r["step"])) <= step]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)

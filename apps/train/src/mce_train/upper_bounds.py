@@ -1,0 +1,126 @@
+"""The unimodal upper bounds U of Eq. 6: one frozen single-modality model per modality.
+
+Each modality's encoder and decoder ``f_dec^{m,pt}(f_enc^{m,pt}(x_m))`` are trained on the
+training samples that have the modality (the same masks as the multi-modal run), selected on
+validation, frozen, and scored once on every training sample: ``scores[n, m]`` is the per-sample
+score (0/1 correct for classification) of modality ``m``'s model on sample ``n`` (0 where the
+sample lacks ``m``). The scores never change during multi-modal training, so they are computed
+once and cached, keyed by (benchmark, masks, seed, settings); later runs reuse the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from mce_train import checkpoint
+from mce_train.network import MultiModalNet
+from mce_train.trainer import Schedule, fit
+
+PerSample = Callable[[Tensor, Tensor], Tensor]
+
+
+class Unimodal:
+    """Trains modality ``m``'s encoder and unimodal head on the samples that have ``m``."""
+
+    def __init__(self, m: int, task_loss: PerSample) -> None:
+        self.m, self.task_loss, self.name = m, task_loss, f"uni-{m}"
+
+    def loss(self, model: MultiModalNet, batch: Any) -> tuple[Tensor, dict[str, float]]:
+        rows = batch.present[:, self.m]
+        only = torch.zeros_like(batch.present)
+        only[:, self.m] = rows
+        h = model.encode(batch.inputs, only, batch.lengths)
+        prediction = model.unimodal(h[rows], self.m)
+        return self.task_loss(prediction, batch.target[rows]).mean(), {"rows": float(rows.sum())}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        del state
+
+
+@torch.no_grad()
+def unimodal_scores(
+    model: MultiModalNet, m: int, batches: DataLoader[Any], score: PerSample, device: torch.device
+) -> tuple[list[str], Tensor]:
+    """Ids and ``Float[N]`` scores of modality ``m``'s head on every sample (0 where ``m`` is absent)."""
+    model.eval()
+    ids: list[str] = []
+    scores: list[Tensor] = []
+    for batch in batches:
+        batch = batch.to(device)
+        rows = batch.present[:, m]
+        only = torch.zeros_like(batch.present)
+        only[:, m] = rows
+        h = model.encode(batch.inputs, only, batch.lengths)
+        value = score(model.unimodal(h, m), batch.target).double()
+        scores.append(torch.where(rows, value, torch.zeros_like(value)).cpu())
+        ids.extend(batch.ids)
+    return ids, torch.cat(scores)
+
+
+def cache_key(parts: dict[str, Any]) -> str:
+    """A short, stable digest of the settings that determine the unimodal models."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def upper_bound_scores(
+    build: Callable[[], MultiModalNet],
+    train_set: Dataset[Any],
+    ordered_loader: Callable[[], DataLoader[Any]],
+    validate: Callable[[MultiModalNet, int], float],
+    schedule: Schedule,
+    *,
+    sample_ids: Sequence[str],
+    task_loss: PerSample,
+    score: PerSample,
+    collate: Callable[[list[Any]], Any],
+    seed: int,
+    cache_file: Path,
+    device: torch.device,
+    progress: bool = True,
+) -> Tensor:
+    """``Float[N_train, M]``: the frozen unimodal models' scores, rows in ``sample_ids`` order.
+
+    Loads ``cache_file`` when it exists (and holds the same ids); otherwise trains one model per
+    modality with :func:`~mce_train.trainer.fit`, scores the training set, and writes the file.
+    """
+    if cache_file.is_file():
+        cached = checkpoint.load(cache_file)
+        if list(cached["ids"]) == list(sample_ids):
+            scores: Tensor = cached["scores"]
+            return scores
+    columns = []
+    states = []
+    for m in range(len(build().modalities)):
+        torch.manual_seed(seed * 7919 + m)
+        model = build()
+        result = fit(
+            model,
+            Unimodal(m, task_loss),
+            train_set,
+            lambda net, m=m: validate(net, m),  # type: ignore[misc]
+            schedule,
+            collate=collate,
+            seed=seed + m,
+            run_dir=cache_file.parent / f"{cache_file.stem}-m{m}",
+            device=device,
+            progress=progress,
+        )
+        model.load_state_dict(result.best_state)
+        ids, column = unimodal_scores(model, m, ordered_loader(), score, device)
+        order = {sample_id: row for row, sample_id in enumerate(ids)}
+        columns.append(column[torch.tensor([order[i] for i in sample_ids])])
+        states.append(result.best_state)
+    scores = torch.stack(columns, 1)
+    checkpoint.save(cache_file, {"ids": list(sample_ids), "scores": scores, "states": states})
+    return scores

@@ -1,0 +1,95 @@
+"""End to end: the CLI trains on synthetic AVMNIST files, writes its outputs, and resumes exactly."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mce_train.cli import main
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for every run of this module: they share the synthetic files and the caches."""
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture
+def no_real_data(runs: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    empty = runs / "no-data"
+    empty.mkdir(exist_ok=True)
+    monkeypatch.setenv("MCE_DATA_DIR", str(empty))
+    return empty
+
+
+def _run(out: Path, *extra: str) -> dict[str, Any]:
+    assert main(["--quick", "--steps", "4", "--no-progress", "--out", str(out), *extra]) == 0
+    record: dict[str, Any] = json.loads((out / "results.json").read_text())
+    return record
+
+
+def test_quick_run_trains_both_methods_on_synthetic_files(
+    no_real_data: Path, runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = _run(runs / "out")
+    out = capsys.readouterr().out
+    assert "SYNTHETIC" in out
+    assert "| baseline |" in out
+    assert "| mce |" in out
+    methods = record["per_seed"][0]["methods"]
+    assert set(methods) == {"baseline", "mce"}
+    assert set(methods["mce"]["test"]) == {"image", "audio", "image+audio"}
+    assert (runs / "out" / "results.md").read_text().count("|") > 10
+    mask_file = Path(record["per_seed"][0]["mask_file"])
+    assert mask_file.is_file()
+    assert mask_file.suffix == ".csv"
+    log = (runs / "out" / "runs" / "mce-seed0" / "train_log.csv").read_text().splitlines()
+    assert log[0].startswith("step,loss")
+    assert len(log) == 5
+    assert "B_image" in log[0]
+    assert "sub" in log[0]
+
+
+def test_same_seed_same_numbers(no_real_data: Path, runs: Path) -> None:
+    first = _run(runs / "a", "--methods", "baseline")
+    second = _run(runs / "b", "--methods", "baseline")
+    assert first["per_seed"][0]["methods"] == second["per_seed"][0]["methods"]
+
+
+def test_killed_run_resumes_to_the_same_numbers(
+    no_real_data: Path, runs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = _run(runs / "ref", "--methods", "mce", "--steps", "6")
+    from mce_train import methods
+
+    original = methods.MCE.loss
+    calls = {"n": 0}
+
+    def dies_at_step_5(self: methods.MCE, model: Any, batch: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt("killed")
+        return original(self, model, batch)
+
+    monkeypatch.setattr(methods.MCE, "loss", dies_at_step_5)
+    out = runs / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        main(
+            [
+                "--quick",
+                "--steps",
+                "6",
+                "--checkpoint-every",
+                "2",
+                "--no-progress",
+                "--out",
+                str(out),
+                "--methods",
+                "mce",
+            ]
+        )
+    assert (out / "runs" / "mce-seed0" / "checkpoint.pt").is_file()  # written at step 4, before the kill
+    monkeypatch.setattr(methods.MCE, "loss", original)
+    resumed = _run(out, "--methods", "mce", "--steps", "6", "--resume")
+    assert resumed["per_seed"][0]["methods"] == reference["per_seed"][0]["methods"]
