@@ -17,6 +17,9 @@ MODULES = [
     "mce_losses.shapley",
     "mce_losses.losses",
     "mce_losses.objective",
+    "mce_losses.redcore",
+    "mce_losses.redcore_projection",
+    "mce_losses.vib",
 ]
 
 

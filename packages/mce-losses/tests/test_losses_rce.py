@@ -125,17 +125,35 @@ def test_single_modal_loss_matches_eq9_by_hand() -> None:
     present = torch.tensor([[True, False, True], [True, True, False], [False, False, True]])
     losses = torch.tensor([[1.0, 9.0, 2.0], [3.0, 4.0, 9.0], [9.0, 9.0, 6.0]])
     weight = torch.tensor([0.5, 2.0, 1.0])
-    # rho_0 = (1 + 3)/2 = 2, rho_1 = 4, rho_2 = (2 + 6)/2 = 4
-    assert single_modal_loss(losses, present).item() == pytest.approx(10.0)
-    assert single_modal_loss(losses, present, weight).item() == pytest.approx(0.5 * 2 + 2 * 4 + 4)
-    assert single_modal_loss(losses, present, weight, modality_reduction="mean").item() == pytest.approx(13 / 3)
+    # default: sums over the samples that have m, divided by N = 3: rho = (4/3, 4/3, 8/3)
+    assert single_modal_loss(losses, present).item() == pytest.approx(16 / 3)
+    assert single_modal_loss(losses, present, weight).item() == pytest.approx(0.5 * 4 / 3 + 2 * 4 / 3 + 8 / 3)
+    # "present": rho_0 = (1 + 3)/2 = 2, rho_1 = 4, rho_2 = (2 + 6)/2 = 4
+    present_mean = {"sample_reduction": "present"}
+    assert single_modal_loss(losses, present, **present_mean).item() == pytest.approx(10.0)  # type: ignore[arg-type]
+    assert single_modal_loss(losses, present, weight, **present_mean).item() == pytest.approx(0.5 * 2 + 2 * 4 + 4)  # type: ignore[arg-type]
+    assert single_modal_loss(
+        losses, present, weight, modality_reduction="mean", sample_reduction="present"
+    ).item() == pytest.approx(13 / 3)
+
+
+def test_factor_a_with_batch_reduction_equalises_each_modalitys_total_update() -> None:
+    """Fig. 2's counts: with A = N / count_m, every modality's summed gradient weight is the same."""
+    counts = [10, 8, 5, 2]
+    present = torch.tensor([[n < c for c in counts] for n in range(10)])
+    a = 10 / torch.tensor(counts, dtype=torch.float32)
+    losses = torch.ones(10, 4, requires_grad=True)
+    grad = _grad(single_modal_loss(losses, present, a), losses)
+    torch.testing.assert_close(grad.sum(0), torch.ones(4))  # A_m * count_m / N = 1 for every m
+    doubled = _grad(single_modal_loss(losses, present, a, sample_reduction="present"), losses)
+    torch.testing.assert_close(doubled.sum(0), a)  # dividing by count_m too: rare modalities counted twice
 
 
 def test_single_modal_loss_absent_modality_contributes_zero_and_no_gradient() -> None:
     present = torch.tensor([[True, False], [True, False]])
     losses = torch.tensor([[1.0, float("nan")], [2.0, float("inf")]], requires_grad=True)
     out = single_modal_loss(losses, present, torch.tensor([1.0, 5.0]))
-    assert out.item() == pytest.approx(1.5)
+    assert out.item() == pytest.approx(1.5)  # (1 + 2) / N with N = 2
     torch.testing.assert_close(_grad(out, losses), torch.tensor([[0.5, 0.0], [0.5, 0.0]]))
 
 

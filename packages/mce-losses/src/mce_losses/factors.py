@@ -177,7 +177,13 @@ def factor_a_from_missing_rates(
     >>> factor_a_from_missing_rates([0.2, 0.5, 0.8], normalize="none")
     tensor([1.2500, 2.0000, 5.0000])
     """
-    rates = missing_rates if isinstance(missing_rates, Tensor) else torch.tensor(list(missing_rates))
+    if isinstance(missing_rates, Tensor):
+        rates = missing_rates
+    else:
+        values = list(missing_rates)
+        if not all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in values):
+            raise TypeError(f"missing_rates must be numbers in [0, 1), one per modality; got {values!r}")
+        rates = torch.tensor(values)
     if not rates.is_floating_point():
         rates = rates.to(torch.get_default_dtype())
     if rates.dim() != 1 or rates.numel() < 1:

@@ -18,8 +18,12 @@ Choices where the paper is ambiguous (each documented at its function, switchabl
 readings are reasonable):
 
 * L_single sums over modalities as Eq. 9 writes (``modality_reduction="sum"``); the reference
-  code averages (``"mean"``). ``rho`` for modality ``m`` is the mean over the samples that have
-  ``m`` (a modality absent from the batch contributes exactly 0).
+  code averages (``"mean"``). ``rho`` for modality ``m`` sums the losses of the samples that have
+  ``m`` and divides by the batch size (``sample_reduction="batch"``, as the reference code's masked
+  cross-entropy does). Dividing by the number of samples that have ``m`` instead (``"present"``)
+  would already equalise modalities, and factor A would then over-weight rare modalities a
+  second time: with ``"batch"`` each modality's total gradient weight is ``A_m * count_m / N``,
+  constant across modalities when A is Eq. 3's ``N / count_m`` — the equal updates A is for.
 * L_sub / L_aux average per subset then over subsets, as Eqs. 11 and 13 write
   (``normalization="subset"``); the reference code averages per sample over its subsets, then
   over samples (``"sample"``). The ``epsilon`` of Eqs. 11 and 13 is not needed: every subset in
@@ -50,7 +54,7 @@ from mce_losses._checks import (
     check_presence,
     check_shape,
 )
-from mce_losses.subsets import SubsetPairs
+from mce_losses.subsets import SubsetPairs, check_pairs
 
 PairNormalization = Literal["subset", "sample"]
 """How L_sub and L_aux average their rows: ``"subset"`` (Eqs. 11 and 13: mean over each subset's
@@ -58,6 +62,7 @@ feasible samples, then mean over ``S_batch``) or ``"sample"`` (the reference cod
 sample's subsets, then mean over the samples that have at least one)."""
 
 ModalityReduction = Literal["sum", "mean"]
+SampleReduction = Literal["batch", "present"]
 """How L_single combines modalities: ``"sum"`` (Eq. 9) or ``"mean"`` (the reference code)."""
 
 Distance = Literal["l1", "mse", "l2"]
@@ -99,6 +104,7 @@ def single_modal_loss(
     weight: Tensor | None = None,
     *,
     modality_reduction: ModalityReduction = "sum",
+    sample_reduction: SampleReduction = "batch",
 ) -> Tensor:
     """L_single (Eq. 9): ``sum_m A_m B_m rho(f_dec^m(h_m), Y)``, each modality's own head supervised.
 
@@ -111,21 +117,27 @@ def single_modal_loss(
         weight: ``Float[M]``, the per-modality factor ``A_m * B_m`` (None: all ones). Detached.
         modality_reduction: ``"sum"`` (Eq. 9, default) or ``"mean"`` over modalities (the
             reference code).
+        sample_reduction: ``"batch"`` (default): ``rho_m`` sums the losses of the samples that
+            have ``m`` and divides by ``N``, so factor A alone equalises the modalities' updates;
+            ``"present"``: divides by the number of samples that have ``m`` (see the module notes).
 
     Returns:
-        A scalar. ``rho_m`` is the mean over the samples that have ``m``; a modality absent
-        from the batch contributes 0.
+        A scalar; a modality absent from the batch contributes 0.
     """
     check_presence(present)
     check_floating("unimodal_losses", unimodal_losses)
     check_shape("unimodal_losses", unimodal_losses, tuple(present.shape), "(samples, modalities), like present")
     check_choice("modality_reduction", modality_reduction, ("sum", "mean"))
+    check_choice("sample_reduction", sample_reduction, ("batch", "present"))
     dtype, device = unimodal_losses.dtype, unimodal_losses.device
     if present.device != device:
         raise ValueError(f"present is on {present.device}; expected {device}, the device of unimodal_losses")
     factor = _weight(weight, present.shape[1], device, dtype)
     masked = torch.where(present, unimodal_losses, torch.zeros((), dtype=dtype, device=device))
-    per_modality = masked.sum(dim=0) / present.sum(dim=0).clamp_min(1).to(dtype)
+    if sample_reduction == "batch":
+        per_modality = masked.sum(dim=0) / max(present.shape[0], 1)
+    else:
+        per_modality = masked.sum(dim=0) / present.sum(dim=0).clamp_min(1).to(dtype)
     weighted = factor * per_modality
     return weighted.sum() if modality_reduction == "sum" else weighted.mean()
 
@@ -146,6 +158,7 @@ def subset_loss(pair_losses: Tensor, pairs: SubsetPairs, *, normalization: PairN
     Returns:
         A scalar; 0 when there are no rows.
     """
+    check_pairs(pairs)
     check_floating("pair_losses", pair_losses)
     check_shape("pair_losses", pair_losses, (pairs.n_pairs,), "(one loss per row of pairs)")
     check_choice("normalization", normalization, _NORMALIZATIONS)
@@ -204,6 +217,7 @@ def auxiliary_loss(
     Returns:
         A scalar; 0 when there are no rows.
     """
+    check_pairs(pairs)
     check_floating("reconstructed", reconstructed)
     check_floating("features", features)
     n_pairs, n_samples, n_modalities = pairs.n_pairs, pairs.n_samples, pairs.n_modalities

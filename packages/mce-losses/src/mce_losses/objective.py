@@ -48,6 +48,7 @@ from mce_losses.losses import (
     DistanceFn,
     ModalityReduction,
     PairNormalization,
+    SampleReduction,
     auxiliary_loss,
     single_modal_loss,
     subset_loss,
@@ -158,7 +159,8 @@ class MCEObjective(nn.Module):
         lambda_single, lambda_sub, lambda_aux: the weights of Eq. 14 (``>= 0``).
         distance, detach_target: L_aux's choices (see :func:`~mce_losses.auxiliary_loss`).
         normalization: how L_sub and L_aux average their rows (see :func:`~mce_losses.subset_loss`).
-        modality_reduction: how L_single combines modalities (see :func:`~mce_losses.single_modal_loss`).
+        modality_reduction, sample_reduction: how L_single combines modalities and samples (see
+            :func:`~mce_losses.single_modal_loss`).
 
     Call it with keyword arguments; inputs of terms that are off may be omitted (and are not
     read when given):
@@ -187,6 +189,7 @@ class MCEObjective(nn.Module):
         detach_target: bool = False,
         normalization: PairNormalization = "subset",
         modality_reduction: ModalityReduction = "sum",
+        sample_reduction: SampleReduction = "batch",
     ) -> None:
         super().__init__()
         self.switches = Switches() if switches is None else switches
@@ -213,6 +216,8 @@ class MCEObjective(nn.Module):
         check_choice("modality_reduction", modality_reduction, ("sum", "mean"))
         self.normalization: PairNormalization = normalization
         self.modality_reduction: ModalityReduction = modality_reduction
+        check_choice("sample_reduction", sample_reduction, ("batch", "present"))
+        self.sample_reduction: SampleReduction = sample_reduction
 
     @property
     def needs_factor_b(self) -> bool:
@@ -238,7 +243,8 @@ class MCEObjective(nn.Module):
         return (
             f"switches={self.switches}, lambda_single={self.lambda_single}, lambda_sub={self.lambda_sub}, "
             f"lambda_aux={self.lambda_aux}, distance={self.distance!r}, detach_target={self.detach_target}, "
-            f"normalization={self.normalization!r}, modality_reduction={self.modality_reduction!r}"
+            f"normalization={self.normalization!r}, modality_reduction={self.modality_reduction!r}, "
+            f"sample_reduction={self.sample_reduction!r}"
         )
 
     def _factor_a(self, n_modalities: int, device: torch.device, dtype: torch.dtype) -> Tensor:
@@ -283,7 +289,13 @@ class MCEObjective(nn.Module):
         single = sub = aux = zero
         if self.switches.single:
             unimodal = _required(unimodal_losses, "unimodal_losses (Float[N, M])", "single")
-            single = single_modal_loss(unimodal, present, weight, modality_reduction=self.modality_reduction)
+            single = single_modal_loss(
+                unimodal,
+                present,
+                weight,
+                modality_reduction=self.modality_reduction,
+                sample_reduction=self.sample_reduction,
+            )
         if self.switches.sub:
             sub_pairs = _pairs_of(pairs, present, "sub")
             losses = _required(pair_losses, "pair_losses (Float[P])", "sub")

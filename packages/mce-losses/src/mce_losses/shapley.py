@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from mce_losses._checks import check_floating, check_shape
-from mce_losses.subsets import SubsetPairs
+from mce_losses.subsets import SubsetPairs, check_pairs
 
 
 def shapley_from_pairs(pair_values: Tensor, pairs: SubsetPairs, *, empty_value: float = 0.0) -> Tensor:
@@ -45,6 +45,7 @@ def shapley_from_pairs(pair_values: Tensor, pairs: SubsetPairs, *, empty_value: 
         is absent. Sum over samples for ``phi_m`` of Eq. 5 (:func:`~mce_losses.capability_statistics`
         does). Differentiable in ``pair_values`` (pass detached scores for factor B).
     """
+    check_pairs(pairs)
     check_floating("pair_values", pair_values)
     check_shape("pair_values", pair_values, (pairs.n_pairs,), "(one value per row of pairs)")
     if not pairs.include_full:

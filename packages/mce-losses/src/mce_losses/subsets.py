@@ -192,6 +192,13 @@ def subset_pairs(present: Tensor, *, include_full: bool = True) -> SubsetPairs:
     )
 
 
+def check_pairs(pairs: object) -> SubsetPairs:
+    """``pairs`` if it is a :class:`SubsetPairs`, else a ``TypeError`` saying what to pass."""
+    if not isinstance(pairs, SubsetPairs):
+        raise TypeError(f"pairs must be a SubsetPairs from subset_pairs(present); got {type(pairs).__name__}")
+    return pairs
+
+
 def pair_features(features: Tensor, pairs: SubsetPairs, *, fill: float = 0.0) -> Tensor:
     """Gather each row's sample features and blank the modalities outside its subset.
 
@@ -205,6 +212,7 @@ def pair_features(features: Tensor, pairs: SubsetPairs, *, fill: float = 0.0) ->
         ``[P, M, ...]``: row ``p`` is ``features[sample_index[p]]`` with modality ``m`` replaced
         by ``fill`` where ``keep[p, m]`` is False. Differentiable in ``features``.
     """
+    check_pairs(pairs)
     check_tensor("features", features)
     n_samples, n_modalities = pairs.n_samples, pairs.n_modalities
     if features.dim() < 2 or tuple(features.shape[:2]) != (n_samples, n_modalities):
