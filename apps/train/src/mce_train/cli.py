@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from mce_train import __version__, benchmarks, report
+from mce_train.distributed import setup
 from mce_train.experiment import Settings, run_seed
 from mce_train.paths import DATA_ENV, REPO_ROOT, data_dir
 
@@ -61,9 +62,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--data", type=Path, default=None, help=f"data folder (default ${DATA_ENV} or ../shared/data)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "default", help="where results go")
+    parser.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
     parser.add_argument("--resume", action="store_true", help="continue each run from its last checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
+
+
+def _silent(*args: object, **kwargs: object) -> None:
+    del args, kwargs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,18 +107,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         device=args.device,
         resume=args.resume,
         progress=not args.no_progress,
+        amp=not args.no_amp,
     )
-    print(
+    distributed, device = setup(args.device)
+    say = print if distributed.main else _silent
+    say(
         f"mce-train {__version__}: {bench.name}, methods {', '.join(methods)}, missing rates "
-        f"{dict(zip(bench.modalities, rates, strict=True))}, seeds {list(args.seeds)}, on {args.device}"
+        f"{dict(zip(bench.modalities, rates, strict=True))}, seeds {list(args.seeds)}, on {device}"
+        + (f", {distributed.world} processes" if distributed.world > 1 else "")
     )
     per_seed = []
     for seed in args.seeds:
-        result = run_seed(bench, settings, seed, data, args.out)
+        result = run_seed(bench, settings, seed, data, args.out, distributed=distributed, device=device)
         if seed == args.seeds[0]:
-            print(f"data: {result['data']}")
+            say(f"data: {result['data']}")
         per_seed.append(result)
     config = {"benchmark": bench.name, **{k: v for k, v in settings.__dict__.items() if k != "extra"}}
+    if not distributed.main:
+        return 0
     markdown = report.write(args.out, config, per_seed, methods, bench.selection, REPO_ROOT)
     print(f"\nTest {bench.selection} (%) per modality subset, mean ± std [95% CI] over seeds:\n\n{markdown}\n")
     print(f"results: {args.out / 'results.json'} and results.md; logs and checkpoints under {args.out / 'runs'}")

@@ -36,7 +36,7 @@ def evaluate(
     metrics = {name: metric() for name, _ in subsets}
     for batch in batches:
         batch = batch.to(device)
-        h = None if predictor is not None else model.encode(batch.inputs, batch.present, batch.lengths)
+        h = None if predictor is not None else model.encode(batch.inputs, batch.present, batch.lengths, batch.extras)
         for name, mask in subsets:
             keep = batch.present & mask.to(device)
             prediction = predictor(model, batch, keep) if predictor is not None else model.predict(h, keep)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from mce_data import IncompleteDataset, MissingMask, collate_incomplete
 from mce_losses import ABLATION_ROWS, MCEObjective, factor_a
 from mce_train.benchmarks import Benchmark
+from mce_train.distributed import SINGLE, Distributed
 from mce_train.evaluation import evaluate
 from mce_train.methods import MCE, Baseline
 from mce_train.network import MultiModalNet
@@ -41,6 +42,7 @@ class Settings:
     device: str = "cpu"
     resume: bool = False
     progress: bool = True
+    amp: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -49,7 +51,13 @@ def _loader(dataset: Any, batch_size: int) -> DataLoader[Any]:
 
 
 def _method(
-    name: str, bench: Benchmark, settings: Settings, mask: MissingMask, upper: torch.Tensor | None, seed: int
+    name: str,
+    bench: Benchmark,
+    settings: Settings,
+    mask: MissingMask,
+    upper: torch.Tensor | None,
+    seed: int,
+    distributed: Distributed,
 ) -> Method:
     if name == "baseline":
         return Baseline(bench.task_loss)
@@ -65,16 +73,33 @@ def _method(
             score=bench.score,
             shapley=settings.shapley,
             permutations=settings.permutations,
+            reduce=distributed.all_reduce_sum,
             seed=seed,
         )
     raise ValueError(f"unknown method {name!r}; expected 'baseline' or 'mce'")
 
 
-def run_seed(bench: Benchmark, settings: Settings, seed: int, data: Path, out: Path) -> dict[str, Any]:
-    """Train and evaluate every method of ``settings`` for one seed; per-method, per-subset metrics."""
-    device = torch.device(settings.device)
+def run_seed(
+    bench: Benchmark,
+    settings: Settings,
+    seed: int,
+    data: Path,
+    out: Path,
+    *,
+    distributed: Distributed = SINGLE,
+    device: torch.device | None = None,
+) -> dict[str, Any]:
+    """Train and evaluate every method of ``settings`` for one seed; per-method, per-subset metrics.
+
+    Under torchrun every rank calls this; rank 0 draws and saves the masks first, the others read them.
+    """
+    device = device or torch.device(settings.device)
     cache = out.parent / "cache"
+    if not distributed.main:  # rank 0 writes any synthetic files and caches first
+        distributed.barrier()
     splits = bench.splits(data, cache, seed, settings.size)
+    if distributed.main:
+        distributed.barrier()
     schedule: Schedule = bench.schedule(settings.size, len(splits.train))
     if settings.steps is not None:
         schedule = Schedule(**{**schedule.__dict__, "steps": settings.steps})
@@ -82,6 +107,9 @@ def run_seed(bench: Benchmark, settings: Settings, seed: int, data: Path, out: P
         schedule = Schedule(**{**schedule.__dict__, "checkpoint_every": settings.checkpoint_every})
     rates_tag = "-".join(f"{r:g}" for r in settings.rates)
     mask_file = out / "masks" / f"{bench.name}-rates{rates_tag}-seed{seed}.csv"
+    if distributed.main:
+        MissingMask.load_or_generate(mask_file, splits.train.sample_ids(), bench.modalities, settings.rates, seed=seed)
+    distributed.barrier()
     mask = MissingMask.load_or_generate(
         mask_file, splits.train.sample_ids(), bench.modalities, settings.rates, seed=seed
     )
@@ -120,12 +148,13 @@ def run_seed(bench: Benchmark, settings: Settings, seed: int, data: Path, out: P
             cache_file=cache / "unimodal" / f"{bench.name}-{key}.pt",
             device=device,
             progress=settings.progress,
+            distributed=distributed,
         )
     results: dict[str, Any] = {"mask_file": str(mask_file), "data": splits.source, "methods": {}}
     for name in settings.methods:
         torch.manual_seed(seed)
         model = bench.build(settings.size, splits)
-        method = _method(name, bench, settings, mask, upper, seed)
+        method = _method(name, bench, settings, mask, upper, seed, distributed)
         fitted = fit(
             model,
             method,
@@ -138,6 +167,8 @@ def run_seed(bench: Benchmark, settings: Settings, seed: int, data: Path, out: P
             device=device,
             resume=settings.resume,
             progress=settings.progress,
+            distributed=distributed,
+            amp=settings.amp,
         )
         model.load_state_dict(fitted.best_state)
         scores = evaluate(model, _loader(test, schedule.batch_size), bench.metric, device, bench.predictor)
@@ -155,7 +186,7 @@ def _unimodal_accuracy(
         batch = batch.to(device)
         only = torch.zeros_like(batch.present)
         only[:, m] = batch.present[:, m]
-        h = model.encode(batch.inputs, only, batch.lengths)
+        h = model.encode(batch.inputs, only, batch.lengths, batch.extras)
         metric.update(model.unimodal(h, m), batch.target)
     model.train()
     return metric.compute()[bench.selection]

@@ -41,7 +41,7 @@ class Baseline:
         self.task_loss = task_loss
 
     def loss(self, model: MultiModalNet, batch: Any) -> tuple[Tensor, dict[str, float]]:
-        prediction = model(batch.inputs, batch.present, batch.lengths)
+        prediction = model(batch.inputs, batch.present, batch.lengths, batch.extras)
         return self.task_loss(prediction, batch.target).mean(), {}
 
     def state_dict(self) -> dict[str, Any]:
@@ -104,7 +104,7 @@ class MCE:
 
     def loss(self, model: MultiModalNet, batch: Any) -> tuple[Tensor, dict[str, float]]:
         present, target = batch.present, batch.target
-        h = model.encode(batch.inputs, present, batch.lengths)
+        h = model.encode(batch.inputs, present, batch.lengths, batch.extras)
         task = self.task_loss(model.predict(h, present), target).mean()
         switches = self.objective.switches
         pairs = subset_pairs(present) if self.objective.needs_pairs or self.objective.needs_factor_b else None
@@ -141,8 +141,8 @@ class MCE:
             unimodal_losses=unimodal,
             pairs=pairs,
             pair_losses=pair_losses,
-            reconstructed=completed if switches.aux else None,
-            features=h if switches.aux else None,
+            reconstructed=model.reconstruction_view(completed) if switches.aux and completed is not None else None,
+            features=model.reconstruction_view(h) if switches.aux else None,
         )
         logs.update(
             {k: float(v.detach()) for k, v in (("single", terms.single), ("sub", terms.sub), ("aux", terms.aux))}

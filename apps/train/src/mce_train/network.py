@@ -14,6 +14,7 @@ task loss, a subset of them for L_sub, L_aux and the Shapley coalition values.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -25,7 +26,8 @@ class MultiModalNet(nn.Module):
     Args:
         modalities: the modality names, in the column order of ``present``.
         encoders: name -> module mapping that modality's input ``[n, ...]`` to ``Float[n, *feature]``;
-            an encoder with ``takes_lengths = True`` is also given the batch's ``Long[n]`` lengths.
+            an encoder with ``takes_lengths = True`` is also given the batch's ``Long[n]`` lengths, one
+            with ``takes_extras = True`` the batch's per-sample extras (e.g. camera intrinsics).
         head: fusion and decoder, ``Float[N, M, *feature] -> prediction[N, ...]``.
         unimodal_heads: name -> ``f_dec^m``, ``Float[n, *feature] -> prediction[n, ...]``.
         completion: a module ``(h: Float[N, M, *feature], keep: Bool[N, M]) -> Float[N, M, *feature]``
@@ -53,7 +55,11 @@ class MultiModalNet(nn.Module):
         self.completion = completion
 
     def encode(
-        self, inputs: Mapping[str, Tensor], present: Tensor, lengths: Mapping[str, Tensor] | None = None
+        self,
+        inputs: Mapping[str, Tensor],
+        present: Tensor,
+        lengths: Mapping[str, Tensor] | None = None,
+        extras: Mapping[str, Tensor] | None = None,
     ) -> Tensor:
         """``Float[N, M, *feature]``: each modality encoded for the samples that have it, zero elsewhere.
 
@@ -65,10 +71,12 @@ class MultiModalNet(nn.Module):
             rows = present[:, m].nonzero().squeeze(1)
             encoder = self.encoders[name]
             x = inputs[name].index_select(0, rows)
+            kwargs: dict[str, Any] = {}
             if lengths is not None and getattr(encoder, "takes_lengths", False):
-                out = encoder(x, lengths[name].index_select(0, rows))
-            else:
-                out = encoder(x)
+                kwargs["lengths"] = lengths[name].index_select(0, rows)
+            if extras is not None and getattr(encoder, "takes_extras", False):
+                kwargs["extras"] = {key: value.index_select(0, rows) for key, value in extras.items()}
+            out = encoder(x, **kwargs)
             full = out.new_zeros((present.shape[0], *out.shape[1:]))
             columns.append(full.index_copy(0, rows, out))
         return torch.stack(columns, dim=1)
@@ -80,6 +88,14 @@ class MultiModalNet(nn.Module):
         mask = keep.reshape(*keep.shape, *([1] * (h.dim() - 2))).to(h.dtype)
         return h * mask
 
+    def reconstruction_view(self, h: Tensor) -> Tensor:
+        """The part of ``h`` the completion module reconstructs, compared by L_aux (Eq. 13).
+
+        All of ``h`` here; a network that packs more into ``h`` (e.g. U-Net skip features beside
+        the bottleneck) returns only the completed part, shaped ``[N, M, ...]``.
+        """
+        return h
+
     def predict(self, h: Tensor, keep: Tensor) -> Tensor:
         """The fused prediction from the modalities in ``keep`` (``Bool[N, M]``)."""
         return self.head(self.complete(h, keep))  # type: ignore[no-any-return]
@@ -89,7 +105,11 @@ class MultiModalNet(nn.Module):
         return self.unimodal_heads[self.modalities[m]](h[:, m])  # type: ignore[no-any-return]
 
     def forward(
-        self, inputs: Mapping[str, Tensor], present: Tensor, lengths: Mapping[str, Tensor] | None = None
+        self,
+        inputs: Mapping[str, Tensor],
+        present: Tensor,
+        lengths: Mapping[str, Tensor] | None = None,
+        extras: Mapping[str, Tensor] | None = None,
     ) -> Tensor:
         """The fused prediction from each sample's own modalities."""
-        return self.predict(self.encode(inputs, present, lengths), present)
+        return self.predict(self.encode(inputs, present, lengths, extras), present)

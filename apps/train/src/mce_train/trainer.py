@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from mce_train import checkpoint
 from mce_train.batches import StepBatches
+from mce_train.distributed import SINGLE, Distributed
 from mce_train.network import MultiModalNet
 from mce_train.progress import Progress
 
@@ -98,6 +99,8 @@ def fit(
     device: torch.device,
     resume: bool = False,
     progress: bool = True,
+    distributed: Distributed = SINGLE,
+    amp: bool = False,
 ) -> FitResult:
     """Train ``model`` with ``method`` for ``schedule.steps`` steps; return the best validation model.
 
@@ -107,6 +110,10 @@ def fit(
     ``run_dir`` receives ``checkpoint.pt`` (every ``checkpoint_every`` steps and at the end) and
     ``train_log.csv`` (one row per logged step). With ``resume`` the run continues from the
     checkpoint, truncating log rows written after it.
+
+    Under torchrun (``distributed.world > 1``) each rank trains on its slice of every global batch,
+    gradients are averaged over ranks, and only rank 0 writes files. ``amp`` runs the loss in
+    bfloat16 autocast on CUDA (ignored on the CPU).
     """
     model.to(device)
     optimizer = _optimizer(model, schedule)
@@ -122,15 +129,28 @@ def fit(
         start = state["step"]
         checkpoint.set_rng_state(state["rng"])
         _truncate_log(log_path, start)
-    elif log_path.exists():
+    elif log_path.exists() and distributed.main:
         log_path.unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    distributed.barrier()
+    if distributed.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
 
-    sampler = StepBatches(len(train_set), schedule.batch_size, steps=schedule.steps, seed=seed, start=start)  # type: ignore[arg-type]
+    sampler = StepBatches(
+        len(train_set),  # type: ignore[arg-type]
+        schedule.batch_size,
+        steps=schedule.steps,
+        seed=seed,
+        start=start,
+        rank=distributed.rank,
+        world=distributed.world,
+    )
     loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate, num_workers=schedule.workers)
-    bar = Progress(f"{method.name:>8}", schedule.steps, start=start, enabled=progress)
+    bar = Progress(f"{method.name:>8}", schedule.steps, start=start, enabled=progress and distributed.main)
+    autocast = amp and device.type == "cuda"
 
     def save(step: int) -> None:
+        if not distributed.main:
+            return
         checkpoint.save(
             ckpt_path,
             {
@@ -152,11 +172,13 @@ def fit(
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(schedule, step)
         batch = batch.to(device)
-        loss, logs = method.loss(model, batch)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            loss, logs = method.loss(model, batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the {method.name} loss became {loss.item()} at step {step}; logs: {logs}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
+        distributed.average_gradients(model)
         optimizer.step()
         step += 1
         row: dict[str, float] = {"step": step, "loss": float(loss.detach()), **logs}
@@ -166,7 +188,8 @@ def fit(
             if score > best_score:
                 best_score, best_step = score, step
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        _append_log(log_path, row)
+        if distributed.main:
+            _append_log(log_path, row)
         bar.update(step, f"loss {row['loss']:.3f}")
         if step % schedule.checkpoint_every == 0 or step == schedule.steps:
             save(step)

@@ -21,6 +21,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from mce_train import checkpoint
+from mce_train.distributed import SINGLE, Distributed
 from mce_train.network import MultiModalNet
 from mce_train.trainer import Schedule, fit
 
@@ -37,7 +38,7 @@ class Unimodal:
         rows = batch.present[:, self.m]
         only = torch.zeros_like(batch.present)
         only[:, self.m] = rows
-        h = model.encode(batch.inputs, only, batch.lengths)
+        h = model.encode(batch.inputs, only, batch.lengths, batch.extras)
         prediction = model.unimodal(h[rows], self.m)
         return self.task_loss(prediction, batch.target[rows]).mean(), {"rows": float(rows.sum())}
 
@@ -61,7 +62,7 @@ def unimodal_scores(
         rows = batch.present[:, m]
         only = torch.zeros_like(batch.present)
         only[:, m] = rows
-        h = model.encode(batch.inputs, only, batch.lengths)
+        h = model.encode(batch.inputs, only, batch.lengths, batch.extras)
         value = score(model.unimodal(h, m), batch.target).double()
         scores.append(torch.where(rows, value, torch.zeros_like(value)).cpu())
         ids.extend(batch.ids)
@@ -88,6 +89,7 @@ def upper_bound_scores(
     cache_file: Path,
     device: torch.device,
     progress: bool = True,
+    distributed: Distributed = SINGLE,
 ) -> Tensor:
     """``Float[N_train, M]``: the frozen unimodal models' scores, rows in ``sample_ids`` order.
 
@@ -115,6 +117,7 @@ def upper_bound_scores(
             run_dir=cache_file.parent / f"{cache_file.stem}-m{m}",
             device=device,
             progress=progress,
+            distributed=distributed,
         )
         model.load_state_dict(result.best_state)
         ids, column = unimodal_scores(model, m, ordered_loader(), score, device)
@@ -122,5 +125,7 @@ def upper_bound_scores(
         columns.append(column[torch.tensor([order[i] for i in sample_ids])])
         states.append(result.best_state)
     scores = torch.stack(columns, 1)
-    checkpoint.save(cache_file, {"ids": list(sample_ids), "scores": scores, "states": states})
+    if distributed.main:
+        checkpoint.save(cache_file, {"ids": list(sample_ids), "scores": scores, "states": states})
+    distributed.barrier()
     return scores
