@@ -93,3 +93,15 @@ def test_killed_run_resumes_to_the_same_numbers(
     monkeypatch.setattr(methods.MCE, "loss", original)
     resumed = _run(out, "--methods", "mce", "--steps", "6", "--resume")
     assert resumed["per_seed"][0]["methods"] == reference["per_seed"][0]["methods"]
+
+
+def test_a_mask_file_from_another_dataset_is_an_error_before_training(
+    no_real_data: Path, runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mce_data import MissingMask
+
+    foreign = runs / "foreign.csv"
+    MissingMask.generate([f"other-{i}" for i in range(30)], ("image", "audio"), (0.2, 0.8), seed=0).save_csv(foreign)
+    with pytest.raises(SystemExit, match=r"--masks .*foreign\.csv"):
+        main(["--quick", "--no-progress", "--out", str(runs / "foreign-run"), "--masks", str(foreign)])
+    assert not (runs / "foreign-run" / "runs").exists()

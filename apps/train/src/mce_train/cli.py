@@ -17,7 +17,7 @@ import torch
 
 from mce_train import __version__, benchmarks, report
 from mce_train.distributed import setup
-from mce_train.experiment import Settings, run_seed
+from mce_train.experiment import ConfigurationError, Settings, run_seed
 from mce_train.paths import DATA_ENV, REPO_ROOT, data_dir
 
 
@@ -63,6 +63,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=None, help=f"data folder (default ${DATA_ENV} or ../shared/data)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "default", help="where results go")
     parser.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
+    parser.add_argument("--masks", type=Path, default=None, help="a training-mask CSV to use instead of drawing one")
     parser.add_argument("--resume", action="store_true", help="continue each run from its last checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
@@ -108,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         resume=args.resume,
         progress=not args.no_progress,
         amp=not args.no_amp,
+        masks=args.masks,
     )
     distributed, device = setup(args.device)
     say = print if distributed.main else _silent
@@ -118,7 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     per_seed = []
     for seed in args.seeds:
-        result = run_seed(bench, settings, seed, data, args.out, distributed=distributed, device=device)
+        try:
+            result = run_seed(bench, settings, seed, data, args.out, distributed=distributed, device=device)
+        except ConfigurationError as error:
+            raise SystemExit(f"error: {error}") from None
         if seed == args.seeds[0]:
             say(f"data: {result['data']}")
         per_seed.append(result)

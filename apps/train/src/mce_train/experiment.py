@@ -43,6 +43,8 @@ class Settings:
     resume: bool = False
     progress: bool = True
     amp: bool = True
+    masks: Path | None = None
+    """A training-mask CSV to use (for every seed) instead of drawing one; it must match the dataset."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,6 +81,28 @@ def _method(
     raise ValueError(f"unknown method {name!r}; expected 'baseline' or 'mce'")
 
 
+class ConfigurationError(ValueError):
+    """A setting that cannot work (e.g. a mask file drawn for another dataset), found before training."""
+
+
+def _training_mask(
+    bench: Benchmark, settings: Settings, ids: list[str], seed: int, out: Path, distributed: Distributed
+) -> tuple[MissingMask, Path]:
+    """The seed's training mask: ``settings.masks`` if given (checked against the dataset), else the
+    mask drawn once from the rates and saved under ``out/masks`` (rank 0 draws, the others read)."""
+    if settings.masks is not None:
+        try:
+            return MissingMask.load_csv(settings.masks, expected_ids=ids, modalities=bench.modalities), settings.masks
+        except (ValueError, FileNotFoundError) as error:
+            raise ConfigurationError(f"--masks {settings.masks}: {error}") from error
+    rates_tag = "-".join(f"{r:g}" for r in settings.rates)
+    mask_file = out / "masks" / f"{bench.name}-rates{rates_tag}-seed{seed}.csv"
+    if distributed.main:
+        MissingMask.load_or_generate(mask_file, ids, bench.modalities, settings.rates, seed=seed)
+    distributed.barrier()
+    return MissingMask.load_or_generate(mask_file, ids, bench.modalities, settings.rates, seed=seed), mask_file
+
+
 def run_seed(
     bench: Benchmark,
     settings: Settings,
@@ -105,14 +129,7 @@ def run_seed(
         schedule = Schedule(**{**schedule.__dict__, "steps": settings.steps})
     if settings.checkpoint_every is not None:
         schedule = Schedule(**{**schedule.__dict__, "checkpoint_every": settings.checkpoint_every})
-    rates_tag = "-".join(f"{r:g}" for r in settings.rates)
-    mask_file = out / "masks" / f"{bench.name}-rates{rates_tag}-seed{seed}.csv"
-    if distributed.main:
-        MissingMask.load_or_generate(mask_file, splits.train.sample_ids(), bench.modalities, settings.rates, seed=seed)
-    distributed.barrier()
-    mask = MissingMask.load_or_generate(
-        mask_file, splits.train.sample_ids(), bench.modalities, settings.rates, seed=seed
-    )
+    mask, mask_file = _training_mask(bench, settings, splits.train.sample_ids(), seed, out, distributed)
     train = IncompleteDataset(splits.train, mask)
     val = IncompleteDataset(splits.val, MissingMask.full(splits.val.sample_ids(), bench.modalities))
     test = IncompleteDataset(splits.test, MissingMask.full(splits.test.sample_ids(), bench.modalities))
