@@ -12,24 +12,20 @@ Rows: dataset construction (listing + MNIST pool + pairing), ``dataset[i]`` with
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
+from _data_root import data_root_candidates
 from torch.utils.data import DataLoader
 
 from mce_data import AVMNIST, IncompleteDataset, MissingMask, collate_incomplete, write_synthetic_avmnist
 
 
 def _root(arg: str | None, scratch: Path) -> tuple[Path, str]:
-    for candidate in (
-        arg,
-        os.environ.get("MCE_DATA_DIR"),
-        str(Path(__file__).resolve().parents[3].parent / "shared" / "data"),
-    ):
-        if candidate and (Path(candidate) / "fsdd" / "recordings").is_dir():
-            return Path(candidate), "real"
+    for candidate in data_root_candidates(arg):
+        if (candidate / "fsdd" / "recordings").is_dir():
+            return candidate, "real"
     return write_synthetic_avmnist(scratch / "data", seed=0), "synthetic"
 
 

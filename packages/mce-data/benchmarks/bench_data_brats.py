@@ -12,10 +12,11 @@ plus the one-off conversion time.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
+
+from _data_root import data_root_candidates
 
 from mce_data.brats import TCGA_BRAINLES, BraTS
 from mce_data.brats_npy import BraTSNpy, write_brats_npy
@@ -42,13 +43,8 @@ def main() -> None:
     parser.add_argument("--shape", type=int, default=128, help="synthetic cube size when no real data is found")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    candidates = [
-        args.root,
-        os.environ.get("MCE_DATA_DIR"),
-        str(Path(__file__).resolve().parents[4] / "shared" / "data"),
-    ]
     real = next(
-        (Path(c) / "brats" / "brainles_tcga_lgg" for c in candidates if c and (Path(c) / "brats").is_dir()), None
+        (c / "brats" / "brainles_tcga_lgg" for c in data_root_candidates(args.root) if (c / "brats").is_dir()), None
     )
     with tempfile.TemporaryDirectory() as scratch:
         if real is not None:

@@ -12,15 +12,17 @@ from mce_data.synthetic_avmnist import write_synthetic_avmnist
 from mce_data.tensor_dataset import TensorMultiModalDataset
 
 
-def _real_data_root() -> Path:
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The real data root: $MCE_DATA_DIR, else ../shared/data beside the checkout (it may not exist)."""
     env = os.environ.get("MCE_DATA_DIR", "").strip()
     return Path(env) if env else Path(__file__).resolve().parents[3].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def real_data() -> Path:
-    """The real data root ($MCE_DATA_DIR, else ../shared/data beside the checkout); skips when absent."""
-    root = _real_data_root()
+def real_data(data_root: Path) -> Path:
+    """The real FSDD/MNIST data root (:func:`data_root`); skips when absent."""
+    root = data_root
     if not (root / "fsdd" / "recordings").is_dir() or not (root / "mnist").is_dir():
         pytest.skip(f"real FSDD/MNIST data not found under {root} (set MCE_DATA_DIR to the folder with fsdd/, mnist/)")
     return root

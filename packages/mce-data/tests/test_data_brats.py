@@ -6,18 +6,22 @@ import doctest
 import functools
 import gzip
 import importlib
+import json
 import operator
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from mce_data._optional import require
 from mce_data.brats import BRATS20, BRATS2015_DEEPMEDIC, LAYOUT_HELP, MODALITIES, TCGA_BRAINLES, BraTS, BraTSLayout
 from mce_data.brats_npy import BraTSNpy, write_brats_npy
 from mce_data.brats_preprocess import crop_corner, regions, remap_labels
+from mce_data.collate import collate_incomplete
+from mce_data.incomplete import IncompleteDataset
+from mce_data.masks import MissingMask
 from mce_data.sample import MultiModalDataset
 from mce_data.synthetic_brats import write_synthetic_brats
 
@@ -189,18 +193,51 @@ def test_npy_layout_matches_the_nifti_tree(tree: Path) -> None:
     assert [len(v) for v in splits.values()] == [3, 1, 1]
     assert sorted(functools.reduce(operator.iadd, splits.values(), [])) == BraTS(tree).sample_ids()
     vol = np.load(npy_root / "vol" / "BraTS20_Training_002_vol.npy")
-    assert vol.shape == (*SHAPE, 4)
-    assert vol.dtype == np.float32
     nifti = BraTS(tree)[1]
+    window = _mmformer_box(nifti.inputs)
+    assert vol.shape == (*[w.stop - w.start for w in window], 4)
+    assert vol.shape[:3] != SHAPE  # cropped to the brain
+    assert vol.dtype == np.float32
     # mmFormer's channel order is (flair, t1ce, t1, t2)
     for channel, modality in enumerate(("flair", "t1ce", "t1", "t2")):
-        np.testing.assert_array_equal(vol[..., channel], nifti.inputs[modality][0].numpy())
+        np.testing.assert_array_equal(vol[..., channel], nifti.inputs[modality][0].numpy()[window])
     sample = BraTSNpy(npy_root, split="train")[1]
     assert sample.id == "BraTS20_Training_002"
     for modality in MODALITIES:
-        assert torch.equal(sample.inputs[modality], nifti.inputs[modality])
-    assert torch.equal(sample.target, nifti.target)
+        assert torch.equal(sample.inputs[modality][0], nifti.inputs[modality][0][window])
+    assert torch.equal(sample.target, nifti.target[window])
+    assert int(nifti.target.count_nonzero()) == int(sample.target.count_nonzero())  # no tumour voxel lost
     assert len(BraTSNpy(npy_root, split=None)) == 5
+
+
+def _mmformer_box(inputs: dict[str, torch.Tensor]) -> tuple[slice, ...]:
+    """mmFormer preprocess.py's crop, written out here: [max(0, min - 1), min(dim, max + 1)) per axis."""
+    brain = torch.stack([v[0] for v in inputs.values()]).ne(0).any(dim=0).numpy()
+    hits = np.nonzero(brain)
+    return tuple(
+        slice(max(0, int(h.min()) - 1), min(dim, int(h.max()) + 1)) for h, dim in zip(hits, brain.shape, strict=True)
+    )
+
+
+def test_write_brats_npy_crops_to_the_brain_and_keeps_the_crop_size(tmp_path: Path) -> None:
+    root = write_synthetic_brats(tmp_path, n_cases=1, shape=(24, 20, 16), seed=2)
+    whole = BraTS(root)[0]
+    window = _mmformer_box(whole.inputs)
+    bare = write_brats_npy(BraTS(root), tmp_path / "bare", min_size=(0, 0, 0))
+    assert np.load(bare / "seg" / "BraTS20_Training_001_seg.npy").shape == tuple(w.stop - w.start for w in window)
+    assert json.loads((bare / "bbox.json").read_text())["BraTS20_Training_001"] == [[w.start, w.stop] for w in window]
+    sized = write_brats_npy(BraTS(root), tmp_path / "sized", min_size=(22, 24, 8))
+    vol = np.load(sized / "vol" / "BraTS20_Training_001_vol.npy")
+    depth = window[2].stop - window[2].start
+    assert 8 <= depth < 16
+    assert vol.shape == (22, 24, depth, 4)  # widened to 22 inside the volume, padded to 24, the box kept
+    (a, b), _, _ = json.loads((sized / "bbox.json").read_text())["BraTS20_Training_001"]
+    assert b - a == 22
+    assert a <= window[0].start <= window[0].stop <= b
+    np.testing.assert_array_equal(vol[:, :20, :, 0], whole.inputs["flair"][0].numpy()[a:b, :, window[2]])
+    assert not vol[:, 20:].any()
+    crop = BraTSNpy(sized, split="train", crop_size=(22, 24, 8))[0]
+    assert crop.inputs["t1"].shape == (1, 22, 24, 8)
 
 
 def test_npy_crop_and_availability_sidecar(tmp_path: Path) -> None:
@@ -252,12 +289,8 @@ def test_informativeness_zero_makes_a_modality_label_blind(tmp_path: Path) -> No
         write_synthetic_brats(tmp_path / "x", n_cases=1, informativeness={"dwi": 1.0})
 
 
-def _data_dir() -> Path:
-    return Path(os.environ.get("MCE_DATA_DIR", Path(__file__).resolve().parents[4] / "shared" / "data"))
-
-
-def test_real_brats2015_case_has_flair_and_t1ce_only() -> None:
-    case = _data_dir() / "brats" / "deepmedic_brats2015" / "train" / "brats_2013_pat0005_1"
+def test_real_brats2015_case_has_flair_and_t1ce_only(data_root: Path) -> None:
+    case = data_root / "brats" / "deepmedic_brats2015" / "train" / "brats_2013_pat0005_1"
     if not case.is_dir():
         pytest.skip(f"real BraTS stand-in data not found at {case} (set MCE_DATA_DIR)")
     data = BraTS(case.parent, BRATS2015_DEEPMEDIC, cases=[case], crop_size=(80, 80, 80), seed=0)
@@ -272,8 +305,8 @@ def test_real_brats2015_case_has_flair_and_t1ce_only() -> None:
         BraTS(case.parent, BraTSLayout(BRATS2015_DEEPMEDIC.modalities, ("OTMultiClass.nii.gz",)), cases=[case])[0]
 
 
-def test_real_tcga_case_has_all_four() -> None:
-    root = _data_dir() / "brats" / "brainles_tcga_lgg"
+def test_real_tcga_case_has_all_four(data_root: Path) -> None:
+    root = data_root / "brats" / "brainles_tcga_lgg"
     if not root.is_dir():
         pytest.skip(f"real BraTS stand-in data not found at {root} (set MCE_DATA_DIR)")
     data = BraTS(root, TCGA_BRAINLES)
@@ -284,3 +317,26 @@ def test_real_tcga_case_has_all_four() -> None:
     brain = sample.inputs["t1"][0] != 0
     assert abs(float(sample.inputs["t1"][0][brain].mean())) < 1e-3
     assert BRATS20.segmentation[0] == "{case}_seg.nii.gz"
+
+
+@pytest.mark.parametrize("kind", ["nifti", "npy"])
+def test_set_epoch_reaches_persistent_workers(tree: Path, kind: str) -> None:
+    def make() -> BraTS | BraTSNpy:
+        if kind == "nifti":
+            return BraTS(tree, crop_size=(6, 6, 6), seed=5)
+        return BraTSNpy(tree / "BRATS2020_Training_none_npy", split=None, crop_size=(6, 6, 6), seed=5)
+
+    base = make()
+    data = IncompleteDataset(base, MissingMask.full(base.sample_ids(), base.modalities))
+    loader = DataLoader(data, batch_size=2, num_workers=2, persistent_workers=True, collate_fn=collate_incomplete)
+    reference = make()  # single process, epoch set directly
+    crops = []
+    for epoch in range(2):
+        data.set_epoch(epoch)  # forwarded to the base, seen by the already running workers
+        batches = list(loader)
+        reference.set_epoch(epoch)
+        expected = torch.stack([reference[i].target for i in range(len(reference))])
+        got = torch.cat([b.target for b in batches])
+        assert torch.equal(got, expected)
+        crops.append(got)
+    assert not torch.equal(crops[0], crops[1])

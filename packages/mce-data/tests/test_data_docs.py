@@ -60,3 +60,41 @@ def test_data_dir_reads_the_environment(tmp_path: Path, monkeypatch: pytest.Monk
     assert data_dir() is None
     with pytest.raises(FileNotFoundError, match="MCE_DATA_DIR is not set"):
         data_dir(required=True)
+
+
+def test_missing_soundfile_names_the_audio_extra_before_librosa_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import numpy as np
+
+    from mce_data.mfcc import librosa_mfcc
+
+    monkeypatch.setitem(sys.modules, "soundfile", None)  # import soundfile now raises ImportError
+    with pytest.raises(ImportError, match=r"soundfile is needed .* pip install 'mce-data\[audio\]'"):
+        librosa_mfcc(np.zeros(800, dtype=np.float32), 20)
+
+
+def test_missing_nuscenes_devkit_names_the_no_deps_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from mce_data._optional import require
+
+    monkeypatch.setitem(sys.modules, "nuscenes", None)
+    monkeypatch.setitem(sys.modules, "nuscenes.nuscenes", None)
+    hint = "pip install --no-deps nuscenes-devkit==1.2.0 && pip install 'mce-data[nuscenes]'"
+    with pytest.raises(ImportError, match=re.escape(hint)):
+        require("nuscenes.nuscenes")
+
+
+@pytest.mark.parametrize("writer", ["avmnist", "brats", "iemocap", "nuscenes"])
+@pytest.mark.parametrize("bad", [1.5, -0.1, float("nan"), "high"])
+def test_every_generator_checks_informativeness_the_same_way(writer: str, bad: object, tmp_path: Path) -> None:
+    import mce_data
+
+    write = getattr(mce_data, f"write_synthetic_{writer}")
+    key = {"avmnist": "audio", "brats": "t1", "iemocap": "visual", "nuscenes": "radar"}[writer]
+    with pytest.raises(ValueError, match=rf"informativeness\['{key}'\] must be"):
+        write(tmp_path, informativeness={key: bad})
+    with pytest.raises(ValueError, match="informativeness keys must be among"):
+        write(tmp_path, informativeness={"nope": 0.5})
+    assert not any(tmp_path.iterdir())  # nothing written before the check

@@ -11,6 +11,7 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -121,3 +122,88 @@ def test_licensed_datasets_explain_and_exit_2(name: str, capsys: pytest.CaptureF
     assert "cannot be downloaded automatically" in message
     assert "<root>/" in message
     assert "https://" in message
+
+
+class _RangeHandler(_QuietHandler):
+    """Honours ``Range: bytes=N-`` like a real server: 206 with the rest, 416 when N is past the end."""
+
+    ranges: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        header = self.headers.get("Range")
+        if header is None:
+            super().do_GET()
+            return
+        type(self).ranges.append(header)
+        data = (Path(self.directory) / self.path.lstrip("/")).read_bytes()
+        start = int(header.removeprefix("bytes=").rstrip("-"))
+        if start >= len(data):
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(data)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(206)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        self.wfile.write(data[start:])
+
+
+@pytest.fixture
+def range_served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    folder = tmp_path / "ranged"
+    folder.mkdir()
+    _RangeHandler.ranges = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_RangeHandler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_complete_part_file_is_not_resumed(real_data: Path, range_served: tuple[Path, str], tmp_path: Path) -> None:
+    folder, url = range_served
+    source = real_data / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    (folder / source.name).write_bytes(source.read_bytes())
+    remote = next(r for r in MANIFESTS["mnist"].files if r.name == source.name)
+    dest = tmp_path / "data" / "mnist"
+    dest.mkdir(parents=True)
+    (dest / (source.name + ".part")).write_bytes(source.read_bytes())  # a finished download, not yet renamed
+    download("mnist", tmp_path / "data", base_url=url, manifest=Manifest("mnist", files=(remote,)), log=lambda _: None)
+    assert (dest / source.name).read_bytes() == source.read_bytes()
+    assert _RangeHandler.ranges == []  # verified locally, no range request that a server answers 416
+    half = source.read_bytes()[: len(source.read_bytes()) // 2]
+    (dest / source.name).unlink()
+    (dest / (source.name + ".part")).write_bytes(half)  # a true partial download is resumed
+    download("mnist", tmp_path / "data", base_url=url, manifest=Manifest("mnist", files=(remote,)), log=lambda _: None)
+    assert (dest / source.name).read_bytes() == source.read_bytes()
+    assert _RangeHandler.ranges == [f"bytes={len(half)}-"]
+
+
+def test_archive_part_answered_416_restarts(real_data: Path, range_served: tuple[Path, str], tmp_path: Path) -> None:
+    folder, url = range_served
+    zip_name, digest = _fsdd_zip(real_data, folder, ["0_theo_0.wav", "3_jackson_12.wav"])
+    archive = RemoteArchive(zip_name, "unused", "recordings", "recordings", digest, 2)
+    dest = tmp_path / "data" / "fsdd"
+    dest.mkdir(parents=True)
+    (dest / (zip_name + ".part")).write_bytes((folder / zip_name).read_bytes() + b"extra")  # longer than the file
+    download("fsdd", tmp_path / "data", base_url=url, manifest=Manifest("fsdd", archive=archive), log=lambda _: None)
+    assert sorted(p.name for p in (dest / "recordings").iterdir()) == ["0_theo_0.wav", "3_jackson_12.wav"]
+    assert len(_RangeHandler.ranges) == 1
+
+
+def test_offline_error_names_the_file_and_the_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    remote = MANIFESTS["mnist"].files[0]
+    url = "http://127.0.0.1:9"  # discard port: connection refused
+    with pytest.raises(OSError, match=rf"{remote.name}: cannot fetch {url}/{remote.name}"):
+        download("mnist", tmp_path, base_url=url, manifest=Manifest("mnist", files=(remote,)), log=lambda _: None)
+
+
+def test_help_has_no_rst_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "usage: python -m mce_data" in out
+    assert "``" not in out

@@ -101,13 +101,71 @@ def test_preload_matches_lazy_reads_and_pickles(root: Path) -> None:
 
 
 def test_missing_utterance_is_a_flagged_missing_modality(tmp_path: Path) -> None:
-    root = write_synthetic_iemocap(tmp_path, n_utterances=20, missing={"visual": 0.5}, seed=1)
-    flags = [IEMOCAP(root, 1, "trn")[i].available for i in range(16)]
+    root = write_synthetic_iemocap(tmp_path, n_utterances=20, missing={"visual": 0.3}, seed=1)
+    data = IEMOCAP(root, 1, "trn")
+    flags = [data[i].available for i in range(16)]
     assert any(f == (True, False, True) for f in flags)
     assert any(f == (True, True, True) for f in flags)
-    sample = next(IEMOCAP(root, 1, "trn")[i] for i in range(16) if not flags[i][1])
-    assert sample.inputs["visual"].shape == (1, 6)
-    assert torch.count_nonzero(sample.inputs["visual"]) == 0
+    assert data.available_matrix().tolist() == [list(f) for f in flags]
+    sample = next(data[i] for i in range(16) if not flags[i][1])
+    assert sample.inputs["visual"].shape == (0, 6)
+
+
+def test_empty_utterance_is_missing_like_an_absent_one(root: Path, tmp_path: Path) -> None:
+    copy = _copy(root, tmp_path)
+    name = IEMOCAP(copy, 1, "tst").sample_ids()[1]
+    with h5py.File(copy / "L" / "bert_large.h5", "a") as lexical:
+        del lexical[name]
+        lexical.create_dataset(name, data=np.zeros((0, 12), np.float32))
+    data = IEMOCAP(copy, 1, "tst")
+    assert data[1].available == (True, True, False)
+    assert data[1].inputs["lexical"].shape == (0, 12)
+    assert data.available_matrix()[1].tolist() == [True, True, False]
+
+
+def test_foreign_feature_file_is_an_error(root: Path, tmp_path: Path) -> None:
+    copy = _copy(root, tmp_path)
+    trn = IEMOCAP(copy, 1, "trn").sample_ids()
+    with h5py.File(copy / "V" / "denseface.h5", "a") as visual:
+        for name in trn[: len(trn) // 2 + 1]:
+            del visual[name]
+    with pytest.raises(ValueError, match=r"denseface\.h5: 17 of the 32 utterance ids .* are absent"):
+        IEMOCAP(copy, 1, "trn")
+    assert IEMOCAP(copy, 1, "trn", max_absent=0.6).available_matrix()[:, 1].sum() == 15
+
+
+def test_duplicate_utterance_ids_are_an_error(root: Path, tmp_path: Path) -> None:
+    copy = _copy(root, tmp_path)
+    names = np.load(copy / "target" / "1" / "tst_int2name.npy")
+    names[1] = names[0]
+    np.save(copy / "target" / "1" / "tst_int2name.npy", names)
+    with pytest.raises(ValueError, match=r"tst_int2name\.npy: int2name lists 1 utterance id\(s\) more than once"):
+        IEMOCAP(copy, 1, "tst")
+
+
+@pytest.mark.parametrize(
+    "row", [[0.0, 0.0, 0.0, 0.0], [0.5, 0.5, 0.0, 0.0], [np.nan, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [2.0, 0, 0, 0]]
+)
+def test_labels_that_are_not_one_hot_name_the_file_and_row(root: Path, tmp_path: Path, row: list[float]) -> None:
+    # Before: argmax made every such row class 0 without a word.
+    copy = _copy(root, tmp_path)
+    labels = np.load(copy / "target" / "1" / "tst_label.npy")
+    labels[2] = row
+    np.save(copy / "target" / "1" / "tst_label.npy", labels)
+    with pytest.raises(ValueError, match=r"tst_label\.npy: row 2 is not one-hot"):
+        IEMOCAP(copy, 1, "tst")
+
+
+def test_only_compare_features_are_normalised_by_default(root: Path, tmp_path: Path) -> None:
+    copy = _copy(root, tmp_path)
+    (copy / "A" / "IS10.h5").write_bytes((copy / "A" / "comparE.h5").read_bytes())
+    plain = IEMOCAP(copy, 1, "tst", features={"acoustic": "IS10"})
+    assert plain.mean is None
+    with h5py.File(copy / "A" / "IS10.h5") as stored:
+        assert torch.equal(plain[0].inputs["acoustic"], torch.from_numpy(stored[plain.sample_ids()[0]][()]))
+    with pytest.raises(FileNotFoundError, match=r"IS10_mean_std\.h5"):
+        IEMOCAP(copy, 1, "tst", features={"acoustic": "IS10"}, normalize=True)
+    assert IEMOCAP(copy, 1, "tst").mean is not None
 
 
 def test_target_file_variants(root: Path, tmp_path: Path) -> None:
@@ -130,7 +188,7 @@ def test_bad_targets_raise_with_the_file_name(root: Path, tmp_path: Path) -> Non
     folder = copy / "target" / "1"
     good = np.load(folder / "tst_label.npy")
     np.save(folder / "tst_label.npy", np.array([0, 1, 4, 2]))
-    with pytest.raises(ValueError, match=r"tst_label.npy: label values \[4\] are outside"):
+    with pytest.raises(ValueError, match=r"tst_label.npy: row 2: label 4 is outside"):
         IEMOCAP(copy, 1, "tst")
     np.save(folder / "tst_label.npy", good[:3])
     with pytest.raises(ValueError, match=r"tst_label\.npy: 3 labels but tst_int2name\.npy lists 4 names"):
@@ -156,7 +214,7 @@ def test_bad_feature_files_raise_with_the_file_name(root: Path, tmp_path: Path) 
     with h5py.File(copy / "V" / "denseface.h5", "a") as visual:
         del visual[name]
         visual.create_dataset(name, data=np.zeros((3, 5), np.float32))
-    with pytest.raises(ValueError, match=rf"denseface.h5: '{name}' must be \[T >= 1, 6\]; got \(3, 5\)"):
+    with pytest.raises(ValueError, match=rf"denseface.h5: '{name}' must be \[T, 6\]; got \(3, 5\)"):
         IEMOCAP(copy, 1, "tst")[0]
     with h5py.File(copy / "A" / "comparE_mean_std.h5", "a") as stats:
         del stats["1"]
@@ -185,7 +243,7 @@ def _centroid_accuracy(root: Path, modality: str) -> float:
 
 
 def test_informativeness_controls_how_much_a_modality_says(tmp_path: Path) -> None:
-    root = write_synthetic_iemocap(tmp_path, n_utterances=200, informativeness={"lexical": 0.0, "visual": 2.0}, seed=5)
+    root = write_synthetic_iemocap(tmp_path, n_utterances=200, informativeness={"lexical": 0.0, "visual": 1.0}, seed=5)
     assert _centroid_accuracy(root, "visual") > 0.9
     assert _centroid_accuracy(root, "lexical") < 0.6
     with pytest.raises(ValueError, match="n_utterances must be an int >= 10"):

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from mce_data.collate import Batch, collate_incomplete
 from mce_data.incomplete import IncompleteDataset, IncompleteSample
 from mce_data.masks import MissingMask
+from mce_data.sample import Sample, available_matrix
 from mce_data.tensor_dataset import TensorMultiModalDataset
 
 
@@ -40,14 +41,47 @@ def test_items_zero_missing_inputs(toy_dataset: TensorMultiModalDataset, toy_mas
             assert bool((item.inputs[name] == 0).all()) != keep
 
 
-def test_present_is_mask_and_source_availability() -> None:
-    available = torch.tensor([[True, False], [True, True]])
-    base = TensorMultiModalDataset(
-        ["p", "q"], {"a": torch.ones(2, 1), "b": torch.ones(2, 1)}, torch.zeros(2), available
-    )
-    data = IncompleteDataset(base, MissingMask.subset(["p", "q"], ("a", "b"), ["b"]))
-    assert data[0].present.tolist() == [False, False]
-    assert data[1].present.tolist() == [False, True]
+class _NoAvailableMatrix:
+    """A base dataset without ``available_matrix()``: availability is only known per item."""
+
+    def __init__(self, base: TensorMultiModalDataset) -> None:
+        self.base, self.modalities = base, base.modalities
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> Sample:
+        return self.base[index]
+
+    def sample_ids(self) -> list[str]:
+        return self.base.sample_ids()
+
+
+def test_present_is_mask_and_source_availability_never_all_missing() -> None:
+    available = torch.tensor([[True, False], [True, True], [True, True]])
+    ids = ["p", "q", "r"]
+    base = TensorMultiModalDataset(ids, {"a": torch.ones(3, 1), "b": torch.ones(3, 1)}, torch.zeros(3), available)
+    only_b = MissingMask.subset(ids, ("a", "b"), ["b"])
+    with pytest.raises(ValueError, match=r"1 id\(s\), e.g. \['p'\] end with every modality missing"):
+        IncompleteDataset(base, only_b)
+    excluding = MissingMask(ids, ("a", "b"), only_b.present, all_missing="exclude")
+    data = IncompleteDataset(base, excluding)
+    assert data.sample_ids() == ["q", "r"]
+    assert [data[i].present.tolist() for i in range(2)] == [[False, True], [False, True]]
+    lazy = IncompleteDataset(_NoAvailableMatrix(base), only_b)  # found only when the sample is read
+    assert lazy[1].present.tolist() == [False, True]
+    with pytest.raises(ValueError, match=r"sample 'p' ends with every modality missing"):
+        lazy[0]
+    mask = MissingMask.generate(ids, ("a", "b"), (0.0, 0.4), seed=0, available=available_matrix(base))
+    drawn = IncompleteDataset(base, mask)
+    assert all(bool(drawn[i].present.any()) for i in range(3))
+
+
+def test_set_epoch_is_forwarded_to_the_base(toy_dataset: TensorMultiModalDataset, toy_mask: MissingMask) -> None:
+    calls: list[int] = []
+    toy_dataset.set_epoch = calls.append  # type: ignore[attr-defined]
+    IncompleteDataset(toy_dataset, toy_mask).set_epoch(4)
+    assert calls == [4]
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
@@ -99,16 +133,17 @@ def test_dataset_and_collate_pickle(toy_dataset: TensorMultiModalDataset, toy_ma
 
 
 def test_collate_pads_sequences_and_reports_lengths() -> None:
+    seq = frozenset({"seq"})
     items = [
         IncompleteSample("u", {"seq": torch.ones(3, 2), "img": torch.ones(1, 4)}, torch.tensor([True, True]),
-                         torch.tensor(1), {"w": torch.tensor([1.0])}),
+                         torch.tensor(1), {"w": torch.tensor([1.0])}, seq),
         IncompleteSample("v", {"seq": torch.full((5, 2), 2.0), "img": torch.zeros(1, 4)}, torch.tensor([True, False]),
-                         torch.tensor(0), {"w": torch.tensor([2.0])}),
+                         torch.tensor(0), {"w": torch.tensor([2.0])}, seq),
     ]  # fmt: skip
     batch = collate_incomplete(items)
     assert batch.inputs["seq"].shape == (2, 5, 2)
     assert batch.lengths["seq"].tolist() == [3, 5]
-    assert batch.lengths["img"].tolist() == [1, 1]
+    assert batch.lengths["img"].tolist() == [1, 0]  # missing: length 0
     assert batch.inputs["seq"][0, 3:].abs().sum() == 0
     assert batch.inputs["seq"][0, :3].sum() == 6
     assert batch.present.tolist() == [[True, True], [True, False]]
@@ -116,12 +151,60 @@ def test_collate_pads_sequences_and_reports_lengths() -> None:
 
 
 def test_collate_shape_mismatch_names_the_samples() -> None:
+    seq = frozenset({"seq"})
     items = [
-        IncompleteSample("u", {"seq": torch.ones(3, 2)}, torch.tensor([True]), torch.tensor(1)),
-        IncompleteSample("v", {"seq": torch.ones(3, 4)}, torch.tensor([True]), torch.tensor(1)),
+        IncompleteSample("u", {"seq": torch.ones(3, 2)}, torch.tensor([True]), torch.tensor(1), sequences=seq),
+        IncompleteSample("v", {"seq": torch.ones(3, 4)}, torch.tensor([True]), torch.tensor(1), sequences=seq),
     ]
     with pytest.raises(ValueError, match=r"seq: sample 'v' has .*\(3, 4\).*sample 'u'"):
         collate_incomplete(items)
+
+
+def test_collate_pads_only_sequence_modalities() -> None:
+    # Before: images [3, 28, 28] and [1, 28, 28] were silently zero-padded to [2, 3, 28, 28].
+    items = [
+        IncompleteSample("u", {"img": torch.ones(3, 28, 28)}, torch.tensor([True]), torch.tensor(1)),
+        IncompleteSample("v", {"img": torch.ones(1, 28, 28)}, torch.tensor([True]), torch.tensor(1)),
+    ]
+    with pytest.raises(ValueError, match=r"modality 'img'.*\(3, 28, 28\): \['u'\].*\(1, 28, 28\): \['v'\]"):
+        collate_incomplete(items)
+
+
+def test_lengths_of_missing_modalities_are_zero_and_do_not_leak() -> None:
+    ids = [f"s{i}" for i in range(4)]
+    real = [7, 2, 9, 3]
+    base = _Sequences(ids, real)
+    mask = MissingMask(ids, ("seq", "vec"), torch.tensor([[True, True], [True, True], [False, True], [True, False]]))
+    data = IncompleteDataset(base, mask)
+    batch = collate_incomplete([data[i] for i in range(4)])
+    assert batch.lengths["seq"].tolist() == [7, 2, 0, 3]  # s2's 9 frames are not reported
+    assert batch.inputs["seq"].shape == (4, 7, 2)  # nor do they set the padded width
+    assert batch.lengths["vec"].tolist() == [5, 5, 5, 0]
+    assert float(batch.inputs["seq"][2].abs().sum()) == 0.0
+    alone = collate_incomplete([data[2]])  # a batch of only missing rows still has one (zero) step
+    assert alone.inputs["seq"].shape == (1, 1, 2)
+    assert alone.lengths["seq"].tolist() == [0]
+
+
+class _Sequences:
+    """Variable-length ``seq: [T_i, 2]`` (filled with T_i) and a fixed ``vec: [5]``."""
+
+    modalities: tuple[str, ...] = ("seq", "vec")
+    sequence_modalities = frozenset({"seq"})
+
+    def __init__(self, ids: list[str], lengths: list[int]) -> None:
+        self.ids, self.lengths = ids, lengths
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def sample_ids(self) -> list[str]:
+        return list(self.ids)
+
+    def __getitem__(self, index: int) -> Sample:
+        t = self.lengths[index]
+        return Sample(self.ids[index], {"seq": torch.full((t, 2), float(t)), "vec": torch.ones(5)}, (True, True),
+                      torch.tensor(0))  # fmt: skip
 
 
 def test_mask_that_does_not_fit_the_dataset(toy_dataset: TensorMultiModalDataset) -> None:

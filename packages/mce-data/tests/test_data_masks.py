@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import optimize  # type: ignore[import-untyped]
 
 from mce_data.masks import MissingMask
 
@@ -54,8 +57,8 @@ def test_counts_style_property(n: int, rates: list[float], seed: int) -> None:
     assert bool(mask.present.any(dim=1).all())
 
 
-def _reference_pattern_counts(n: int, rates: tuple[float, ...], drop_empty: bool) -> dict[tuple[str, ...], int]:
-    """Largest-remainder counts computed in exact arithmetic, independently of mce_data."""
+def _reference_pattern_counts(n: int, rates: tuple[float, ...]) -> dict[tuple[str, ...], int]:
+    """Independent dropping, largest-remainder counts in exact arithmetic, independently of mce_data."""
     probs: dict[tuple[str, ...], Fraction] = {}
     for bits in itertools.product([False, True], repeat=len(rates)):
         p = Fraction(1)
@@ -63,9 +66,6 @@ def _reference_pattern_counts(n: int, rates: tuple[float, ...], drop_empty: bool
             r = Fraction(rate).limit_denominator(10**6)
             p *= (1 - r) if present else r
         probs[tuple(m for m, b in zip(MODS, bits, strict=True) if b)] = p
-    if drop_empty:
-        total = 1 - probs.pop(())
-        probs = {k: v / total for k, v in probs.items()}
     floors = {k: math.floor(v * n) for k, v in probs.items()}
     remainders = sorted(probs, key=lambda k: (-(probs[k] * n - floors[k]), -len(k)))
     for k in remainders[: n - sum(floors.values())]:
@@ -73,12 +73,62 @@ def _reference_pattern_counts(n: int, rates: tuple[float, ...], drop_empty: bool
     return floors
 
 
-@pytest.mark.parametrize("rates", SETTINGS[:3])
-def test_combinations_style_matches_per_pattern_counts(rates: tuple[float, float, float]) -> None:
-    mask = MissingMask.generate(IDS, MODS, rates, seed=3, style="combinations")
-    reference = _reference_pattern_counts(len(IDS), rates, drop_empty=True)
+def _reference_fitted(rates: tuple[float, ...]) -> dict[tuple[str, ...], float]:
+    """The distribution over non-empty patterns closest in KL to independent dropping with the given missing
+    marginals, by constrained optimisation (scipy SLSQP), independently of mce_data's IPF."""
+    every = [k for k in itertools.product([False, True], repeat=len(rates)) if any(k)]
+    weight = {k: float(np.prod([(1 - r) if b else r for b, r in zip(k, rates, strict=True)])) for k in every}
+    keys = [k for k in every if weight[k] > 0]  # a rate of 0 rules its patterns out
+    prior = np.array([weight[k] for k in keys])
+    missing = np.array([[not b for b in k] for k in keys], dtype=float)
+    constraints = [{"type": "eq", "fun": lambda q: q.sum() - 1.0}] + [
+        {"type": "eq", "fun": lambda q, m=m: missing[:, m] @ q - rates[m]} for m in range(len(rates)) if rates[m] > 0
+    ]
+    result = optimize.minimize(
+        lambda q: float(np.sum(q * np.log(np.maximum(q, 1e-300) / prior))),
+        prior / prior.sum(),
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * len(keys),
+        constraints=constraints,
+        options={"ftol": 1e-14, "maxiter": 500},
+    )
+    assert result.success, result.message
+    fitted = dict(zip(keys, result.x.tolist(), strict=True))
+    return {tuple(m for m, b in zip(MODS, k, strict=True) if b): fitted.get(k, 0.0) for k in every}
+
+
+@pytest.mark.parametrize("n", [1000, 257])
+@pytest.mark.parametrize("rates", [*SETTINGS, (0.1, 0.1, 0.1), (0.3, 0.6, 0.9), (0.7, 0.7, 0.5), (0.0, 0.5, 0.9)])
+def test_combinations_redraw_keeps_the_requested_missing_rates(n: int, rates: tuple[float, float, float]) -> None:
+    # Before the IPF fit, N=1000 and rates (.2, .5, .8) realised missing counts [130, 456, 783].
+    ids = IDS[:n]
+    mask = MissingMask.generate(ids, MODS, rates, seed=3, style="combinations")
+    wanted = [math.floor(r * n + 0.5) for r in rates]
+    assert all(abs(got - want) <= 1 for got, want in zip(mask.missing_counts(), wanted, strict=True)), (
+        mask.missing_counts(),
+        wanted,
+    )
+    assert len(mask) == n
+    assert bool(mask.present.any(dim=1).all())
+    fitted = _reference_fitted(rates)
+    counts = mask.pattern_counts()
+    assert sum(counts.values()) == n
+    assert all(abs(counts[k] - n * q) < 1.0 + 1e-6 for k, q in fitted.items()), (counts, fitted)
+
+
+def test_combinations_redraw_that_no_distribution_allows_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"sum\(1 - rate\) >= 1"):
+        MissingMask.generate(IDS[:10], ("a", "b"), (0.6, 0.6), seed=0, style="combinations")
+    boundary = MissingMask.generate(IDS[:10], ("a", "b"), (0.5, 0.5), seed=0, style="combinations")
+    assert boundary.missing_counts() == [5, 5]
+
+
+def test_combinations_without_redraw_is_independent_dropping() -> None:
+    rates = (0.2, 0.5, 0.8)
+    mask = MissingMask.generate(IDS, MODS, rates, seed=3, style="combinations", all_missing="exclude")
+    reference = _reference_pattern_counts(len(IDS), rates)
+    assert len(IDS) - len(mask) == reference.pop(())
     assert mask.pattern_counts() == reference
-    assert sum(reference.values()) == len(IDS)
 
 
 def test_exclude_drops_exactly_the_all_missing_rows() -> None:
@@ -90,7 +140,7 @@ def test_exclude_drops_exactly_the_all_missing_rows() -> None:
     excluded = len(IDS) - len(kept)
     assert kept.missing_counts() == [round(r * len(IDS)) - excluded for r in rates]
     comb = MissingMask.generate(IDS, MODS, rates, seed=2, style="combinations", all_missing="exclude")
-    assert len(IDS) - len(comb) == _reference_pattern_counts(len(IDS), rates, drop_empty=False)[()]
+    assert len(IDS) - len(comb) == _reference_pattern_counts(len(IDS), rates)[()]
 
 
 def test_redraw_that_cannot_keep_counts_is_an_error() -> None:
@@ -113,6 +163,10 @@ def test_other_bad_arguments() -> None:
         MissingMask.generate(IDS, MODS, (0.1, 0.2, 0.3), seed=0, style="random")
     with pytest.raises(TypeError, match="seed"):
         MissingMask.generate(IDS, MODS, (0.1, 0.2, 0.3), seed=None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="seed must be a non-negative int, got -1"):
+        MissingMask.generate(IDS, MODS, (0.1, 0.2, 0.3), seed=-1)
+    with pytest.raises(ValueError, match="one-dimensional"):
+        MissingMask.generate(IDS, MODS, np.zeros((3, 1)), seed=0)
     with pytest.raises(ValueError, match="every modality missing"):
         MissingMask(["a"], ("x",), torch.tensor([[False]]))
 
@@ -179,3 +233,103 @@ def test_load_or_generate_checks_settings(tmp_path: Path) -> None:
     assert torch.equal(first.present, again.present)
     with pytest.raises(ValueError, match=r"seed: file 1 vs requested 2"):
         MissingMask.load_or_generate(path, IDS, MODS, (0.2, 0.5, 0.8), seed=2)
+
+
+@pytest.mark.parametrize("rates", [np.array([0.2, 0.5, 0.8]), torch.tensor([0.2, 0.5, 0.8], dtype=torch.float64)])
+def test_rates_may_be_arrays_or_tensors(rates: np.ndarray | torch.Tensor) -> None:
+    mask = MissingMask.generate(IDS, MODS, rates, seed=1)
+    assert mask.rates == (0.2, 0.5, 0.8)
+    assert torch.equal(mask.present, MissingMask.generate(IDS, MODS, (0.2, 0.5, 0.8), seed=1).present)
+
+
+def _partial_availability(n: int, seed: int) -> torch.Tensor:
+    """BraTS2015-like: a third of the rows lack y and z (only x), a few lack x, the rest have everything."""
+    g = torch.Generator().manual_seed(seed)
+    available = torch.ones(n, 3, dtype=torch.bool)
+    kind = torch.randint(0, 6, (n,), generator=g)
+    available[kind < 2, 1:] = False
+    available[kind == 2, 0] = False
+    return available
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("rates", [(0.2, 0.3, 0.3), (0.3, 0.2, 0.4)])
+def test_counts_draw_among_the_available_cells(seed: int, rates: tuple[float, float, float]) -> None:
+    n = 300
+    available = _partial_availability(n, seed)
+    mask = MissingMask.generate(IDS[:n], MODS, rates, seed=seed, available=available)
+    present = mask.present
+    assert not bool((present & ~available).any())  # cells the source lacks stay missing
+    assert bool(present.any(dim=1).all())  # never all-missing, with the source's gaps included
+    dropped = (~present & available).sum(dim=0).tolist()
+    assert dropped == [math.floor(r * n + 0.5) for r in rates]  # exact counts among the available cells
+    only = available.sum(dim=1) == 1
+    assert bool((present[only] == available[only]).all())  # a sample's last available modality is kept
+    assert mask.missing_counts() == [d + int((~available[:, m]).sum()) for m, d in enumerate(dropped)]
+
+
+def test_counts_with_availability_that_cannot_be_met_is_an_error() -> None:
+    available = torch.zeros(10, 2, dtype=torch.bool)
+    available[:, 1] = True
+    available[:3, 0] = True
+    with pytest.raises(ValueError, match=r"modality 0: rate 0.5 asks for 5 of 10 samples to miss it, but only 3"):
+        MissingMask.generate(IDS[:10], ("a", "b"), (0.5, 0.0), seed=0, available=available)
+    with pytest.raises(ValueError, match=r"available must be Bool\[10, 2\]"):
+        MissingMask.generate(IDS[:10], ("a", "b"), (0.1, 0.1), seed=0, available=available[:5])
+
+
+def test_samples_without_any_available_modality() -> None:
+    available = _partial_availability(50, 0)
+    available[[4, 9], :] = False
+    with pytest.raises(ValueError, match=r"2 id\(s\), e.g. \['s0004', 's0009'\] have no modality available"):
+        MissingMask.generate(IDS[:50], MODS, (0.1, 0.1, 0.1), seed=0, available=available)
+    mask = MissingMask.generate(IDS[:50], MODS, (0.1, 0.1, 0.1), seed=0, available=available, all_missing="exclude")
+    assert "s0004" not in mask
+    assert "s0009" not in mask
+    assert not bool((mask.present & ~available[[IDS.index(sid) for sid in mask.sample_ids]]).any())
+
+
+@pytest.mark.parametrize("all_missing", ["redraw", "exclude"])
+def test_combinations_respect_availability(all_missing: str) -> None:
+    available = _partial_availability(400, 3)
+    mask = MissingMask.generate(
+        IDS[:400], MODS, (0.2, 0.5, 0.4), seed=0, style="combinations", all_missing=all_missing, available=available
+    )
+    rows = [IDS.index(sid) for sid in mask.sample_ids]
+    assert not bool((mask.present & ~available[rows]).any())
+    assert bool(mask.present.any(dim=1).all())
+    assert (len(mask) == 400) == (all_missing == "redraw")
+
+
+def test_hand_edits_of_a_mask_file_are_detected(tmp_path: Path) -> None:
+    mask = MissingMask.generate(IDS[:20], MODS, (0.2, 0.5, 0.4), seed=0)
+    path = mask.save_csv(tmp_path / "m.csv")
+    lines = path.read_text().splitlines()
+    row = next(i for i in range(2, len(lines)) if lines[i].endswith(",0"))
+    edited = [*lines[:row], lines[row][:-1] + "1", *lines[row + 1 :]]  # a 0 made 1: the row stays valid
+    (tmp_path / "cells.csv").write_text("\n".join(edited) + "\n")
+    with pytest.raises(ValueError, match=r"cells\.csv: the 0/1 cells do not match .*present_sha256"):
+        MissingMask.load_csv(tmp_path / "cells.csv")
+    excluded = MissingMask.generate(IDS[:200], MODS, (0.7, 0.7, 0.5), seed=0, all_missing="exclude")
+    lines = excluded.save_csv(tmp_path / "ex.csv").read_text().splitlines()
+    (tmp_path / "rows.csv").write_text("\n".join([*lines[:5], *lines[6:]]) + "\n")  # one row deleted
+    with pytest.raises(ValueError, match=r"rows\.csv: the rows' ids do not match .*rows_sha256"):
+        MissingMask.load_csv(tmp_path / "rows.csv")
+
+
+def test_mask_file_records_realised_rates(tmp_path: Path) -> None:
+    mask = MissingMask.generate(IDS, MODS, (0.2, 0.5, 0.8), seed=0, style="combinations")
+    meta = json.loads(mask.save_csv(tmp_path / "m.csv").read_text().splitlines()[0][len("# mce-data-mask ") :])
+    assert meta["realised_rates"] == [k / len(IDS) for k in mask.missing_counts()]
+    assert all(abs(a - b) <= 1 / len(IDS) for a, b in zip(meta["realised_rates"], (0.2, 0.5, 0.8), strict=True))
+
+
+def test_load_or_generate_with_availability(tmp_path: Path) -> None:
+    available = _partial_availability(100, 0)
+    path = tmp_path / "mask.csv"
+    first = MissingMask.load_or_generate(path, IDS[:100], MODS, (0.2, 0.2, 0.2), seed=1, available=available)
+    again = MissingMask.load_or_generate(path, IDS[:100], MODS, (0.2, 0.2, 0.2), seed=1, available=available)
+    assert torch.equal(first.present, again.present)
+    assert not bool((first.present & ~available).any())
+    with pytest.raises(ValueError, match=r"mask\.csv: existing mask was drawn with other settings \(availability"):
+        MissingMask.load_or_generate(path, IDS[:100], MODS, (0.2, 0.2, 0.2), seed=1)

@@ -28,7 +28,11 @@ def read_manifest(path: Path) -> Manifest:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 failed download, 2 licensed dataset or usage)."""
-    parser = argparse.ArgumentParser(prog="python -m mce_data", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mce_data",
+        description="Fetch the public datasets (mnist, fsdd) with sha256 verification, or explain where to obtain "
+        "the licensed ones (iemocap, brats, nuscenes: exit code 2).",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     fetch = commands.add_parser("download", help="fetch a public dataset, or explain where to get a licensed one")
     fetch.add_argument("dataset", choices=sorted(MANIFESTS) + sorted(LICENSED))

@@ -16,6 +16,21 @@ _EXTRAS = {
 }
 
 
+def install_hint(module: str) -> str:
+    """The pip command that provides ``module``.
+
+    >>> install_hint("nuscenes.nuscenes")
+    "pip install --no-deps nuscenes-devkit==1.2.0 && pip install 'mce-data[nuscenes]'"
+    >>> install_hint("soundfile")
+    "pip install 'mce-data[audio]'"
+    """
+    root = module.split(".")[0]
+    if root == "nuscenes":  # the devkit pins numpy<2 but runs with numpy 2: install it without its deps
+        return "pip install --no-deps nuscenes-devkit==1.2.0 && pip install 'mce-data[nuscenes]'"
+    extra = _EXTRAS.get(root)
+    return f"pip install 'mce-data[{extra}]'" if extra else f"pip install {root}"
+
+
 def require(module: str) -> ModuleType:
     """Import ``module`` or raise an ``ImportError`` naming the pip command that provides it.
 
@@ -25,6 +40,5 @@ def require(module: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        extra = _EXTRAS.get(module.split(".")[0])
-        hint = f"pip install 'mce-data[{extra}]'" if extra else f"pip install {module.split('.')[0]}"
+        hint = install_hint(module)
         raise ImportError(f"{module} is needed here but is not installed; install it with: {hint}") from error

@@ -171,6 +171,10 @@ class AVMNIST(Dataset[Sample]):
         """The ids in index order (no file is read)."""
         return list(self._ids)
 
+    def available_matrix(self) -> torch.Tensor:
+        """``Bool[N, 2]``, all ``True``: every AVMNIST pair has its image and its clip."""
+        return torch.ones(len(self._ids), len(self.modalities), dtype=torch.bool)
+
     def audio(self, index: int) -> torch.Tensor:
         """``Float[1, 20, 20]``: the MFCC of sample ``index``'s clip."""
         mfcc, real = self.mfcc.get(self.clips[index][0])

@@ -24,7 +24,16 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from mce_data.brats_preprocess import BRATS20_LABELS, crop_corner, crop_or_pad, read_nifti, remap_labels, zscore_in_mask
+from mce_data.brats_preprocess import (
+    BRATS20_LABELS,
+    SharedEpoch,
+    crop_corner,
+    crop_generator,
+    crop_or_pad,
+    read_nifti,
+    remap_labels,
+    zscore_in_mask,
+)
 from mce_data.sample import Sample
 
 MODALITIES: tuple[str, ...] = ("flair", "t1", "t1ce", "t2")
@@ -173,7 +182,7 @@ class BraTS:
             raise FileNotFoundError(f"{self.root}: no BraTS case folders found for this layout.\n{LAYOUT_HELP}")
         self.crop_size = tuple(int(c) for c in crop_size) if crop_size is not None else None
         self.seed = seed
-        self.epoch = 0
+        self._epoch = SharedEpoch()
         self.normalize = normalize
 
     def __len__(self) -> int:
@@ -183,13 +192,28 @@ class BraTS:
         """The case folder names, in dataset order."""
         return [case.name for case in self.cases]
 
+    @property
+    def epoch(self) -> int:
+        """The epoch of the crops (shared with DataLoader workers; see :meth:`set_epoch`)."""
+        return self._epoch.get()
+
     def set_epoch(self, epoch: int) -> None:
-        """Draw a fresh set of random crops (call once per epoch)."""
-        self.epoch = epoch
+        """Draw a fresh set of random crops (call once per epoch, before iterating the DataLoader).
+
+        The epoch lives in shared memory, so workers see it even with ``persistent_workers=True``.
+        """
+        self._epoch.set(epoch)
 
     def crop_generator(self, index: int) -> torch.Generator:
         """The generator behind sample ``index``'s crop in the current epoch."""
-        return torch.Generator().manual_seed(hash((self.seed, self.epoch, index)) & 0x7FFF_FFFF_FFFF_FFFF)
+        return crop_generator(self.seed, self.epoch, index)
+
+    def available_matrix(self) -> Tensor:
+        """``Bool[N, 4]``: which modality files each case has (file lookups only, nothing is read)."""
+        rows = [
+            [resolve(case, self.layout.modalities.get(m, ())) is not None for m in MODALITIES] for case in self.cases
+        ]
+        return torch.tensor(rows, dtype=torch.bool).reshape(len(self.cases), len(MODALITIES))
 
     def __getitem__(self, index: int) -> Sample:
         if not -len(self) <= index < len(self):

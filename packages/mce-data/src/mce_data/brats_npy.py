@@ -3,7 +3,9 @@
 Layout (``BRATS2020_Training_none_npy/``), as written by mmFormer's ``preprocess.py``:
 
 * ``vol/<case>_vol.npy``: ``float32 [H, W, D, 4]``, channels in the order ``(flair, t1ce, t1, t2)``,
-  cropped to the brain's bounding box (at least 128 per axis) and z-scored in the brain;
+  cropped to the brain's bounding box and z-scored in the brain (:func:`write_brats_npy` also keeps at
+  least the training crop size per axis, zero-padding where the volume is smaller, and records each
+  case's box in ``bbox.json``);
 * ``seg/<case>_seg.npy``: ``uint8 [H, W, D]`` with labels ``{0, 1, 2, 3}`` (4 already mapped to 3);
 * ``train.txt``, ``val.txt``, ``test.txt``: one case name (``<case>``) per line.
 
@@ -29,7 +31,7 @@ import numpy.typing as npt
 import torch
 
 from mce_data.brats import MODALITIES, BraTS
-from mce_data.brats_preprocess import crop_corner, remap_labels
+from mce_data.brats_preprocess import SharedEpoch, crop_corner, crop_generator, remap_labels
 from mce_data.sample import Sample
 
 #: Channel order of mmFormer's ``vol`` arrays.
@@ -99,7 +101,7 @@ class BraTSNpy:
             json.loads(present_file.read_text()) if present_file.is_file() else {}
         )
         self.seed = seed
-        self.epoch = 0
+        self._epoch = SharedEpoch()
 
     def __len__(self) -> int:
         return len(self.names)
@@ -108,9 +110,19 @@ class BraTSNpy:
         """The case names, in split-file order."""
         return list(self.names)
 
+    @property
+    def epoch(self) -> int:
+        """The epoch of the crops (shared with DataLoader workers; see :meth:`set_epoch`)."""
+        return self._epoch.get()
+
     def set_epoch(self, epoch: int) -> None:
-        """Draw a fresh set of random crops (call once per epoch)."""
-        self.epoch = epoch
+        """Draw a fresh set of random crops (call once per epoch; workers see it, persistent ones too)."""
+        self._epoch.set(epoch)
+
+    def available_matrix(self) -> torch.Tensor:
+        """``Bool[N, 4]`` from ``modalities.json`` (every modality present for cases it does not list)."""
+        rows = [[m in set(self.present.get(name, MODALITIES)) for m in MODALITIES] for name in self.names]
+        return torch.tensor(rows, dtype=torch.bool).reshape(len(self.names), len(MODALITIES))
 
     def __getitem__(self, index: int) -> Sample:
         if not -len(self) <= index < len(self):
@@ -123,8 +135,7 @@ class BraTSNpy:
         if seg.shape != vol.shape[:3]:
             raise ValueError(f"{seg_path}: shape {seg.shape} differs from the volume's {vol.shape[:3]}")
         if self.crop_size is not None:
-            generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, index % len(self))) & (2**63 - 1))
-            h, w, d = crop_corner(seg.shape, self.crop_size, generator)
+            h, w, d = crop_corner(seg.shape, self.crop_size, crop_generator(self.seed, self.epoch, index % len(self)))
             ch, cw, cd = self.crop_size
             vol, seg = vol[h : h + ch, w : w + cw, d : d + cd], seg[h : h + ch, w : w + cw, d : d + cd]
         try:
@@ -149,22 +160,54 @@ class BraTSNpy:
         return Sample(name, inputs, tuple(m in present for m in MODALITIES), target)
 
 
+def brain_box(brain: npt.NDArray[np.bool_], min_size: Sequence[int] = (0, 0, 0)) -> list[tuple[int, int]]:
+    """Per axis ``(start, stop)`` of the brain's bounding box as mmFormer's ``preprocess.py`` crops it
+    (one voxel of margin before the first brain voxel, up to and including the last one), widened around
+    its centre to at least ``min_size`` where the volume allows (never beyond the volume).
+
+    >>> brain = np.zeros((10, 10, 10), dtype=bool); brain[3:6, 4, 2:9] = True
+    >>> brain_box(brain), brain_box(brain, (6, 4, 20))
+    ([(2, 6), (3, 5), (1, 9)], [(1, 7), (2, 6), (0, 10)])
+    """
+    box = []
+    for axis, size in enumerate(brain.shape):
+        other = tuple(a for a in range(brain.ndim) if a != axis)
+        hits = np.flatnonzero(brain.any(axis=other))
+        start, stop = (max(0, int(hits[0]) - 1), min(size, int(hits[-1]) + 1)) if hits.size else (0, size)
+        want = min(int(min_size[axis]), size)
+        if stop - start < want:
+            start = min(max(0, (start + stop - want) // 2), size - want)
+            stop = start + want
+        box.append((start, stop))
+    return box
+
+
 def write_brats_npy(
     dataset: BraTS,
     out_dir: str | os.PathLike[str],
     splits: Mapping[str, Sequence[str]] | None = None,
+    *,
+    min_size: Sequence[int] = (80, 80, 80),
 ) -> Path:
     """Convert a NIfTI :class:`~mce_data.brats.BraTS` dataset (whole volumes) to the ``.npy`` layout.
+
+    Each case is cropped to its brain's bounding box (:func:`brain_box`; the brain is where any present
+    modality is non-zero after the z-scoring), as mmFormer's preprocessing does, kept at least
+    ``min_size`` per axis (the training crop; zero-padded at the end where the volume is smaller). The
+    boxes go to ``bbox.json`` (``{case: [[start, stop], ...]}`` in the NIfTI's voxel axes).
 
     Args:
         dataset: the source; must not crop (``crop_size=None``).
         out_dir: the ``BRATS2020_Training_none_npy`` folder to create or fill.
         splits: split name -> case ids for ``train.txt`` / ``val.txt`` / ``test.txt``; by default
             every case goes to ``train.txt``.
+        min_size: the smallest stored size per axis (``(0, 0, 0)``: the bare bounding box).
 
     Returns:
         ``out_dir`` as a :class:`~pathlib.Path`.
     """
+    if len(min_size) != 3 or any(int(s) < 0 for s in min_size):
+        raise ValueError(f"min_size must be three non-negative ints; got {tuple(min_size)!r}")
     if dataset.crop_size is not None:
         raise ValueError(f"write_brats_npy needs whole volumes; the dataset crops to {dataset.crop_size}")
     unknown = sorted(set(splits or {}) - set(SPLITS))
@@ -174,15 +217,21 @@ def write_brats_npy(
     (out / "vol").mkdir(parents=True, exist_ok=True)
     (out / "seg").mkdir(parents=True, exist_ok=True)
     present: dict[str, list[str]] = {}
+    boxes: dict[str, list[tuple[int, int]]] = {}
     for index in range(len(dataset)):
         sample = dataset[index]
-        channels = [sample.inputs[m][0] for m in NPY_CHANNELS]
-        np.save(out / "vol" / f"{sample.id}_vol.npy", torch.stack(channels, dim=-1).numpy().astype(np.float32))
-        np.save(out / "seg" / f"{sample.id}_seg.npy", sample.target.numpy().astype(np.uint8))
+        volume = torch.stack([sample.inputs[m][0] for m in NPY_CHANNELS], dim=-1).numpy().astype(np.float32)
+        box = brain_box((volume != 0).any(axis=-1), min_size)
+        boxes[sample.id] = box
+        window = tuple(slice(a, b) for a, b in box)
+        pad = [(0, max(0, int(want) - (b - a))) for (a, b), want in zip(box, min_size, strict=True)]
+        np.save(out / "vol" / f"{sample.id}_vol.npy", np.pad(volume[window], [*pad, (0, 0)]))
+        np.save(out / "seg" / f"{sample.id}_seg.npy", np.pad(sample.target.numpy()[window].astype(np.uint8), pad))
         if not all(sample.available):
             present[sample.id] = [m for m, a in zip(MODALITIES, sample.available, strict=False) if a]
     if present:
         (out / "modalities.json").write_text(json.dumps(present, indent=1))
+    (out / "bbox.json").write_text(json.dumps(boxes, indent=1))
     for split, names in (splits or {"train": dataset.sample_ids()}).items():
         (out / f"{split}.txt").write_text("".join(f"{n}\n" for n in names))
     return out

@@ -121,6 +121,34 @@ def regions(target: Tensor) -> Tensor:
     return torch.stack([whole, core, enhancing])
 
 
+class SharedEpoch:
+    """The current epoch in shared memory, so DataLoader workers (also ``persistent_workers=True``) see
+    :meth:`set` calls made in the main process after they started.
+
+    >>> epoch = SharedEpoch()
+    >>> epoch.set(3); epoch.get()
+    3
+    """
+
+    def __init__(self) -> None:
+        self._value: Tensor = torch.zeros((), dtype=torch.long).share_memory_()  # type: ignore[no-untyped-call]
+
+    def get(self) -> int:
+        """The epoch last set (0 initially)."""
+        return int(self._value)
+
+    def set(self, epoch: int) -> None:
+        """Set the epoch (visible to every process holding this object)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch must be a non-negative int; got {epoch!r}")
+        self._value.fill_(epoch)
+
+
+def crop_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+    """The generator behind sample ``index``'s random crop in ``epoch`` (independent of worker processes)."""
+    return torch.Generator().manual_seed(hash((seed, epoch, index)) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
 def crop_corner(spatial: Sequence[int], size: Sequence[int], generator: torch.Generator) -> tuple[int, ...]:
     """A uniformly random corner for a ``size`` crop of a ``spatial`` volume (0 where it must pad)."""
     return tuple(

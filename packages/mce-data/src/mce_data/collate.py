@@ -17,10 +17,13 @@ class Batch:
 
     Attributes:
         ids: the ``N`` sample ids, in batch order.
-        inputs: modality -> ``[N, *shape]``; variable-length sequences ``[T_i, D]`` are zero-padded
-            along their first dim to ``[N, max T_i, D]``; missing modalities are zeros.
-        lengths: modality -> ``Long[N]``, each item's size along its first input dim before padding
-            (given for every modality, so it does not depend on which items share a batch).
+        inputs: modality -> ``[N, *shape]``; the variable-length modalities (the dataset's
+            ``sequence_modalities``), ``[T_i, D]`` per item, are zero-padded along their first dim to
+            ``[N, max(1, max T_i over present items), D]``; missing modalities are zeros.
+        lengths: modality -> ``Long[N]``, each item's size along its first input dim (1 for scalars),
+            given for every modality, and ``0`` for every missing modality (missing by the mask or in the
+            source alike), so a missing modality's real length never leaks. Encode only present rows:
+            a 0-length row has no valid step.
         present: ``Bool[N, M]`` in the dataset's modality order.
         target: the stacked targets ``[N, ...]``.
         extras: name -> stacked extras ``[N, ...]`` (empty when the samples have none).
@@ -63,24 +66,34 @@ class Batch:
         )  # fmt: skip
 
 
-def _stack_padded(name: str, tensors: Sequence[Tensor], ids: Sequence[str]) -> tuple[Tensor, Tensor]:
-    """Stack, zero-padding along dim 0 when only that dim differs; also return the dim-0 sizes."""
+def _stack_modality(
+    name: str, tensors: Sequence[Tensor], ids: Sequence[str], present: Tensor, sequence: bool
+) -> tuple[Tensor, Tensor]:
+    """Stack one modality (zero-padding along dim 0 if it is a sequence); also return the lengths (0 where missing)."""
     first = tensors[0]
-    if first.ndim == 0:
-        return torch.stack(list(tensors)), torch.ones(len(tensors), dtype=torch.long)
-    lengths = torch.tensor([t.shape[0] for t in tensors], dtype=torch.long)
-    if all(t.shape == first.shape and t.dtype == first.dtype for t in tensors):
+    sizes = [t.shape[0] if t.ndim else 1 for t in tensors]
+    lengths = torch.tensor(sizes, dtype=torch.long) * present.long()
+    if not sequence:
+        if any(t.shape != first.shape or t.dtype != first.dtype for t in tensors):
+            groups: dict[str, list[str]] = {}
+            for sid, t in zip(ids, tensors, strict=True):
+                groups.setdefault(f"{t.dtype} {tuple(t.shape)}", []).append(sid)
+            listing = "; ".join(f"{shape}: {sids[:3]}" for shape, sids in groups.items())
+            raise ValueError(
+                f"modality {name!r}: samples in one batch have different shapes ({listing}); only the dataset's "
+                f"sequence_modalities are padded"
+            )
         return torch.stack(list(tensors)), lengths
-    for sid, tensor in zip(ids, tensors, strict=False):
-        if tensor.shape[1:] != first.shape[1:] or tensor.dtype != first.dtype:
+    for sid, tensor in zip(ids, tensors, strict=True):
+        if tensor.ndim == 0 or tensor.shape[1:] != first.shape[1:] or tensor.dtype != first.dtype:
             raise ValueError(
                 f"{name}: sample {sid!r} has {tensor.dtype} {tuple(tensor.shape)} but sample {ids[0]!r} has "
                 f"{first.dtype} {tuple(first.shape)}; only the first (sequence) dim may differ within a batch"
             )
-    longest = int(lengths.max())
+    longest = max(1, int(lengths.max()))
     out = first.new_zeros((len(tensors), longest, *first.shape[1:]))
-    for row, tensor in enumerate(tensors):
-        out[row, : tensor.shape[0]] = tensor
+    for row, (tensor, length) in enumerate(zip(tensors, lengths.tolist(), strict=True)):
+        out[row, :length] = tensor[:length]
     return out, lengths
 
 
@@ -97,9 +110,13 @@ def _stack_same(what: str, tensors: Sequence[Tensor], ids: Sequence[str]) -> Ten
 def collate_incomplete(items: Sequence[IncompleteSample]) -> Batch:
     """Stack :class:`IncompleteSample` items into a :class:`Batch` (``DataLoader(collate_fn=collate_incomplete)``).
 
+    Only the modalities named in the items' ``sequences`` are padded; any other shape mismatch is a
+    ``ValueError`` naming the modality, the ids and the shapes.
+
     >>> from mce_data.incomplete import IncompleteSample
-    >>> a = IncompleteSample("a", {"x": torch.ones(3, 2)}, torch.tensor([True]), torch.tensor(0))
-    >>> b = IncompleteSample("b", {"x": torch.ones(1, 2)}, torch.tensor([True]), torch.tensor(1))
+    >>> seq = frozenset({"x"})
+    >>> a = IncompleteSample("a", {"x": torch.ones(3, 2)}, torch.tensor([True]), torch.tensor(0), sequences=seq)
+    >>> b = IncompleteSample("b", {"x": torch.ones(1, 2)}, torch.tensor([True]), torch.tensor(1), sequences=seq)
     >>> batch = collate_incomplete([a, b])
     >>> batch.ids, tuple(batch.inputs["x"].shape), batch.lengths["x"].tolist(), batch.present.shape
     (['a', 'b'], (2, 3, 2), [3, 1], torch.Size([2, 1]))
@@ -111,13 +128,20 @@ def collate_incomplete(items: Sequence[IncompleteSample]) -> Batch:
         raise TypeError(f"collate_incomplete expects IncompleteSample items (from IncompleteDataset), got {kinds}")
     ids = [item.id for item in items]
     names = list(items[0].inputs)
+    sequences = {item.sequences for item in items}
+    if len(sequences) > 1:
+        raise ValueError(f"samples disagree on the sequence modalities: {sorted(sorted(s) for s in sequences)}")
+    present = _stack_same("present", [item.present for item in items], ids)
+    if present.ndim != 2 or present.shape[1] != len(names):
+        raise ValueError(f"present must be Bool[M] with one entry per input ({names}), got {tuple(present.shape[1:])}")
     inputs: dict[str, Tensor] = {}
     lengths: dict[str, Tensor] = {}
-    for name in names:
+    for m, name in enumerate(names):
         if any(name not in item.inputs for item in items):
             raise ValueError(f"modality {name!r} is absent from some samples' inputs")
-        inputs[name], lengths[name] = _stack_padded(name, [item.inputs[name] for item in items], ids)
-    present = _stack_same("present", [item.present for item in items], ids)
+        inputs[name], lengths[name] = _stack_modality(
+            name, [item.inputs[name] for item in items], ids, present[:, m], name in items[0].sequences
+        )
     target = _stack_same("target", [item.target for item in items], ids)
     extras: dict[str, Tensor] = {}
     keys = {frozenset(item.extras or {}) for item in items}

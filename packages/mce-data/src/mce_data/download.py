@@ -12,8 +12,11 @@ so ``dest`` is a data root for :class:`~mce_data.avmnist.AVMNIST` (and ``MCE_DAT
   ``"<sha256 of file>  <name>\\n"`` lines of all wav files (see :func:`tree_digest`), and their count.
 
 Downloads go to a ``.part`` file beside the target (resumed with an HTTP range request when the server
-allows), are verified, then renamed into place; a file that already verifies is skipped. A checksum
-mismatch is a ``ValueError`` naming the file, and nothing unverified is left in place.
+allows), are verified, then renamed into place; a file that already verifies is skipped, and so is the
+request for a ``.part`` that already verifies (a complete part must not be resumed: servers answer a
+range past the end with 416). A 416 answer otherwise restarts the download from scratch. A checksum
+mismatch is a ``ValueError`` naming the file, a network failure an ``OSError`` naming the file and the
+URL, and nothing unverified is left in place.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable
@@ -130,13 +134,28 @@ def tree_digest(folder: Path, pattern: str = "*.wav") -> tuple[str, int]:
 
 
 def _fetch(url: str, part: Path) -> None:
-    """Download ``url`` into ``part``, resuming an existing partial file when the server honours ranges."""
+    """Download ``url`` into ``part``, resuming an existing partial file when the server honours ranges.
+
+    A 416 (range not satisfiable: the part is already as long as the file, or longer) restarts from scratch;
+    any network failure is an ``OSError`` naming the file and the URL.
+    """
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        mode = "ab" if have and response.status == 206 else "wb"
-        with part.open(mode) as stream:
-            shutil.copyfileobj(response, stream, 1 << 20)
+    try:
+        try:
+            response = urllib.request.urlopen(request, timeout=60)
+        except urllib.error.HTTPError as error:
+            if error.code != 416 or not have:
+                raise
+            part.unlink()
+            have, response = 0, urllib.request.urlopen(urllib.request.Request(url), timeout=60)
+        with response:
+            mode = "ab" if have and response.status == 206 else "wb"
+            with part.open(mode) as stream:
+                shutil.copyfileobj(response, stream, 1 << 20)
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", None) or error
+        raise OSError(f"{part.name.removesuffix('.part')}: cannot fetch {url} ({reason})") from error
 
 
 def fetch_file(remote: RemoteFile, folder: Path, url: str, log: Callable[[str], None]) -> Path:
@@ -146,6 +165,10 @@ def fetch_file(remote: RemoteFile, folder: Path, url: str, log: Callable[[str], 
         log(f"{target}: present and verified, skipped")
         return target
     part = target.with_name(target.name + ".part")
+    if part.is_file() and sha256_file(part) == remote.sha256:
+        log(f"{part}: complete and verified, not fetched again")
+        os.replace(part, target)
+        return target
     log(f"{target}: fetching {url}")
     _fetch(url, part)
     got = sha256_file(part)

@@ -11,15 +11,19 @@ Layout (as used by MMIN, github.com/AIM3-RUC/MMIN, ``data/multimodal_miss_datase
 
 Modalities, in order: ``("acoustic", "visual", "lexical")`` from ``A``, ``V``, ``L``. Each is an
 unpadded ``Float[T, D]`` sequence (the collate pads along ``T``). As in MMIN (``norm_method='trn'``),
-only the acoustic features are normalised, with the fold's training mean and std from
-``comparE_mean_std.h5``; visual and lexical features are returned as stored. An utterance absent from a
-feature file is a missing modality: ``Float[1, D]`` zeros with ``available = False``.
+only the ComParE acoustic features are normalised, with the fold's training mean and std from
+``comparE_mean_std.h5``; other feature stems and the visual and lexical features are returned as stored
+(unless ``normalize=True`` asks for ``<stem>_mean_std.h5``). An utterance absent from a feature file,
+or stored there as an empty ``[0, D]`` array, is a missing modality: ``Float[0, D]`` with
+``available = False`` (MMIN's features genuinely lack some). More than ``max_absent`` (default half)
+of a split's ids absent from one file means the file belongs to another dataset: a ``ValueError``.
 Target: ``Long[]`` class index (IEMOCAP in MMIN: 0 anger, 1 happiness + excitement, 2 neutral, 3 sadness).
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,7 @@ import numpy.typing as npt
 import torch
 from torch import Tensor
 
+from mce_data._h5 import PerProcessFiles
 from mce_data._optional import require
 from mce_data.sample import Sample
 
@@ -91,28 +96,46 @@ def decode_names(array: npt.NDArray[Any], source: str) -> list[str]:
             out.append(item)
         else:
             raise ValueError(f"{source}: int2name entries must be bytes or str; got {type(item).__name__} {item!r}")
+    repeated = sorted(name for name, n in Counter(out).items() if n > 1)
+    if repeated:
+        raise ValueError(
+            f"{source}: int2name lists {len(repeated)} utterance id(s) more than once, e.g. {repeated[:3]}"
+        )
     return out
 
 
 def decode_labels(array: npt.NDArray[Any], source: str, n_classes: int = N_CLASSES) -> npt.NDArray[np.int64]:
-    """Class indices from one-hot ``[N, C]`` (argmax, as MMIN) or index ``[N]`` labels, checked to be in range.
+    """Class indices from one-hot ``[N, C]`` or index ``[N]`` labels; a ``ValueError`` names the file and row.
+
+    One-hot rows must hold exactly one 1 and zeros elsewhere (an all-zero, soft or NaN row is an error,
+    never silently class 0); index labels must be whole numbers in ``0..C-1``.
 
     >>> decode_labels(np.eye(4)[[2, 0]], "x").tolist()
     [2, 0]
     """
+    if not np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_:
+        raise ValueError(f"{source}: labels must be numeric; got dtype {array.dtype}")
     if array.ndim == 2:
         if array.shape[1] != n_classes:
             raise ValueError(f"{source}: one-hot labels must have {n_classes} columns; got shape {array.shape}")
+        ok = ((array == 0) | (array == 1)).all(axis=1) & ((array == 1).sum(axis=1) == 1)
+        if not ok.all():
+            row = int(np.flatnonzero(~ok)[0])
+            raise ValueError(
+                f"{source}: row {row} is not one-hot (exactly one 1, zeros elsewhere): {array[row].tolist()} "
+                f"({int((~ok).sum())} such rows)"
+            )
         return np.asarray(np.argmax(array, axis=1), dtype=np.int64)
     if array.ndim != 1:
         raise ValueError(f"{source}: labels must have shape [N] or [N, {n_classes}]; got {array.shape}")
-    if np.issubdtype(array.dtype, np.floating) and not np.array_equal(array, np.round(array)):
-        raise ValueError(f"{source}: class labels must be whole numbers")
-    labels = array.astype(np.int64)
-    bad = sorted({int(v) for v in labels if not 0 <= v < n_classes})
-    if bad:
-        raise ValueError(f"{source}: label values {bad} are outside the expected set {list(range(n_classes))}")
-    return labels
+    valid = np.isfinite(array) & (array == np.round(array)) & (array >= 0) & (array < n_classes)
+    if not valid.all():
+        row = int(np.flatnonzero(~valid)[0])
+        raise ValueError(
+            f"{source}: row {row}: label {array[row].item()!r} is outside the expected set {list(range(n_classes))} "
+            f"({int((~valid).sum())} such rows)"
+        )
+    return array.astype(np.int64)
 
 
 class IEMOCAP:
@@ -123,10 +146,15 @@ class IEMOCAP:
         cv: the cross-validation fold, ``1``..``10``.
         split: ``"trn"``, ``"val"`` or ``"tst"``.
         features: file stem per modality (MMIN's ``A_type`` / ``V_type`` / ``L_type``).
-        normalize: normalise the acoustic features with the fold's mean / std (MMIN's ``'trn'``).
+        normalize: ``None`` (default) normalises the acoustic features with the fold's mean / std from
+            ``comparE_mean_std.h5`` when they are ComParE, as MMIN does (``'trn'``), and leaves other
+            stems as stored; ``True`` normalises any acoustic stem with ``<stem>_mean_std.h5``;
+            ``False`` never normalises.
         preload: read every utterance of the split into memory at construction (MMIN's
             ``h5_to_dict``); otherwise each item is read from the open HDF5 files on demand.
         target_root: where ``<cv>/..._label.npy`` live (default ``root / "target"``).
+        max_absent: the largest fraction of the split's ids that may be absent from one feature file
+            (they are missing modalities); more is a ``ValueError`` naming the file (a foreign file).
 
     >>> import tempfile
     >>> from mce_data.synthetic_iemocap import write_synthetic_iemocap
@@ -138,6 +166,7 @@ class IEMOCAP:
     """
 
     modalities: tuple[str, ...] = MODALITIES
+    sequence_modalities: frozenset[str] = frozenset(MODALITIES)
 
     def __init__(
         self,
@@ -146,9 +175,10 @@ class IEMOCAP:
         split: str,
         *,
         features: Mapping[str, str] | None = None,
-        normalize: bool = True,
+        normalize: bool | None = None,
         preload: bool = False,
         target_root: str | os.PathLike[str] | None = None,
+        max_absent: float = 0.5,
     ) -> None:
         if isinstance(cv, bool) or not isinstance(cv, int) or not 1 <= cv <= 10:
             raise ValueError(f"cv must be an int fold in 1..10; got {cv!r}")
@@ -167,13 +197,15 @@ class IEMOCAP:
             raise ValueError(
                 f"{label_path}: {len(self.labels)} labels but {name_path.name} lists {len(self.names)} names"
             )
+        if not 0.0 <= max_absent <= 1.0:
+            raise ValueError(f"max_absent must be a fraction in [0, 1]; got {max_absent!r}")
         self.cv, self.split = cv, split
-        self._files: dict[str, Any] = {}
-        self._pid = -1
+        self._files = PerProcessFiles()
         self.dims = {m: self._dim(m) for m in MODALITIES}
+        self._available = self._find_available(max_absent)
         self.mean: Tensor | None = None
         self.std: Tensor | None = None
-        if normalize:
+        if normalize or (normalize is None and stems["acoustic"] == "comparE"):
             self.mean, self.std = self._fold_stats(self.paths["acoustic"].with_name(f"{stems['acoustic']}_mean_std.h5"))
         self._cache: dict[int, Sample] | None = None
         if preload:
@@ -195,23 +227,31 @@ class IEMOCAP:
             return self._cache[index]
         return self._read(index)
 
+    def available_matrix(self) -> Tensor:
+        """``Bool[N, 3]``: whether each utterance has non-empty features in each file (metadata only, no reads)."""
+        return self._available.clone()
+
     def close(self) -> None:
         """Close the HDF5 files (they reopen on the next read)."""
-        for file in self._files.values():
-            file.close()
-        self._files = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_files"], state["_pid"] = {}, -1  # open HDF5 handles cannot be pickled to workers
-        return state
+        self._files.close()
 
     def _file(self, modality: str) -> Any:
-        if self._pid != os.getpid():  # h5py handles must not cross a fork (DataLoader workers)
-            self._files, self._pid = {}, os.getpid()
-        if modality not in self._files:
-            self._files[modality] = _open_h5(self.paths[modality])
-        return self._files[modality]
+        return self._files.get(modality, lambda: _open_h5(self.paths[modality]))
+
+    def _find_available(self, max_absent: float) -> Tensor:
+        columns = []
+        for m in MODALITIES:
+            file = self._file(m)
+            listed = [name in file for name in self.names]
+            absent = len(listed) - sum(listed)
+            if self.names and absent / len(self.names) > max_absent:
+                raise ValueError(
+                    f"{self.paths[m]}: {absent} of the {len(self.names)} utterance ids of fold {self.cv} "
+                    f"{self.split!r} are absent from it (more than max_absent={max_absent}); another dataset's file?"
+                )
+            has = zip(self.names, listed, strict=True)
+            columns.append([ok and getattr(file[name], "shape", (0,))[0] > 0 for name, ok in has])
+        return torch.tensor(columns, dtype=torch.bool).reshape(len(MODALITIES), -1).T.contiguous()
 
     def _dim(self, modality: str) -> int:
         file = self._file(modality)
@@ -248,15 +288,19 @@ class IEMOCAP:
         for m in MODALITIES:
             file = self._file(m)
             if name not in file:
-                inputs[m] = torch.zeros(1, self.dims[m])
+                inputs[m] = torch.zeros(0, self.dims[m])
                 available.append(False)
                 continue
             try:
                 array = np.asarray(file[name][()], dtype=np.float32)
             except Exception as error:
                 raise ValueError(f"{self.paths[m]}: cannot read '{name}' ({type(error).__name__}: {error})") from error
-            if array.ndim != 2 or array.shape[1] != self.dims[m] or array.shape[0] == 0:
-                raise ValueError(f"{self.paths[m]}: '{name}' must be [T >= 1, {self.dims[m]}]; got {array.shape}")
+            if array.ndim != 2 or array.shape[1] != self.dims[m]:
+                raise ValueError(f"{self.paths[m]}: '{name}' must be [T, {self.dims[m]}]; got {array.shape}")
+            if array.shape[0] == 0:  # empty: a missing modality, as an absent id
+                inputs[m] = torch.zeros(0, self.dims[m])
+                available.append(False)
+                continue
             if not np.isfinite(array).all():
                 raise ValueError(f"{self.paths[m]}: '{name}' holds NaN or infinite values")
             feature = torch.from_numpy(array)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from mce_data.masks import MissingMask, ids_digest
-from mce_data.sample import MultiModalDataset
+from mce_data.masks import MissingMask, ids_digest, name_ids
+from mce_data.sample import MultiModalDataset, available_matrix, sequence_modalities
 
 
 @dataclass(frozen=True)
@@ -18,10 +18,14 @@ class IncompleteSample:
 
     Attributes:
         id: the sample's id.
-        inputs: modality -> tensor (zeros where ``present`` is ``False``).
+        inputs: modality -> tensor (zeros where ``present`` is ``False``; a missing variable-length
+            modality is an empty ``[0, ...]`` tensor, so its real length does not leak); in the
+            dataset's modality order (column order of ``present``).
         present: ``Bool[M]``, the mask's row AND the source's ``available``.
         target: the sample's target.
         extras: the base sample's extras (or ``None``).
+        sequences: the variable-length modalities (the dataset's ``sequence_modalities``); only these
+            are padded by :func:`~mce_data.collate.collate_incomplete`.
     """
 
     id: str
@@ -29,6 +33,7 @@ class IncompleteSample:
     present: Tensor
     target: Tensor
     extras: dict[str, Tensor] | None = None
+    sequences: frozenset[str] = field(default_factory=frozenset)
 
 
 class IncompleteDataset(Dataset[IncompleteSample]):
@@ -40,8 +45,13 @@ class IncompleteDataset(Dataset[IncompleteSample]):
             ``all_missing="exclude"`` mask drawn for exactly ``base``'s ids drops the excluded samples;
             any other id mismatch is a ``ValueError``.
 
-    Items are :class:`IncompleteSample`; ``present = mask[id] & sample.available``. The dataset pickles
-    (DataLoader workers) when ``base`` does, and indexing is deterministic.
+    Items are :class:`IncompleteSample`; ``present = mask[id] & sample.available``. When the base has
+    ``available_matrix()`` (:mod:`mce_data.sample`), rows that would end all-missing (the source lacks
+    every modality the mask keeps) are found up front: with a ``"redraw"`` mask that is a ``ValueError``
+    naming the ids (draw the mask with ``available=`` instead); with an ``"exclude"`` mask they are
+    dropped like the mask's own exclusions. Without ``available_matrix()``, such a sample is a
+    ``ValueError`` naming it when it is read. ``set_epoch`` is forwarded to the base (random crops).
+    The dataset pickles (DataLoader workers) when ``base`` does, and indexing is deterministic.
 
     >>> from mce_data.tensor_dataset import TensorMultiModalDataset
     >>> base = TensorMultiModalDataset(["a", "b"], {"x": torch.ones(2, 3), "y": torch.ones(2, 2)}, torch.tensor([0, 1]))
@@ -71,10 +81,27 @@ class IncompleteDataset(Dataset[IncompleteSample]):
         self.base = base
         self.mask = mask
         self.modalities = modalities
+        self.sequences = sequence_modalities(base) & frozenset(modalities)
         # Base positions of the kept samples, in base order, and their mask rows.
-        self._positions = [position[sid] for sid in base_ids if sid in mask]
-        self._ids = [base_ids[p] for p in self._positions]
-        self._present = mask.lookup(self._ids)
+        positions = [position[sid] for sid in base_ids if sid in mask]
+        present = mask.lookup([base_ids[p] for p in positions])
+        available = available_matrix(base)
+        if available is not None:
+            present = present & available[positions]
+            alive = present.any(dim=1)
+            if not bool(alive.all()):
+                dead = [base_ids[p] for p, ok in zip(positions, alive.tolist(), strict=True) if not ok]
+                if mask.all_missing != "exclude":
+                    raise ValueError(
+                        f"{name_ids(dead)} end with every modality missing: the mask keeps only modalities their "
+                        f"source lacks; draw the mask with MissingMask.generate(..., available=available_matrix(base)) "
+                        f"or use all_missing='exclude'"
+                    )
+                positions = [p for p, ok in zip(positions, alive.tolist(), strict=True) if ok]
+                present = present[alive]
+        self._positions = positions
+        self._ids = [base_ids[p] for p in positions]
+        self._present = present
 
     def __len__(self) -> int:
         return len(self._positions)
@@ -82,6 +109,12 @@ class IncompleteDataset(Dataset[IncompleteSample]):
     def sample_ids(self) -> list[str]:
         """The ids of the kept samples, in index order."""
         return list(self._ids)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Forward to ``base.set_epoch`` when the base has one (fresh random crops); otherwise nothing."""
+        method = getattr(self.base, "set_epoch", None)
+        if method is not None:
+            method(epoch)
 
     def __getitem__(self, index: int) -> IncompleteSample:
         if not -len(self) <= index < len(self):
@@ -98,8 +131,20 @@ class IncompleteDataset(Dataset[IncompleteSample]):
                 f"modalities {list(self.modalities)}"
             )
         present = self._present[index] & torch.tensor(sample.available, dtype=torch.bool)
+        if not bool(present.any()):
+            raise ValueError(
+                f"sample {sample.id!r} ends with every modality missing (mask {self._present[index].tolist()}, source "
+                f"available {list(sample.available)}); draw the mask with available=..."
+            )
         inputs = {
-            name: sample.inputs[name] if keep else torch.zeros_like(sample.inputs[name])
-            for name, keep in zip(self.modalities, present.tolist(), strict=False)
+            name: self._input(name, sample.inputs[name], keep)
+            for name, keep in zip(self.modalities, present.tolist(), strict=True)
         }
-        return IncompleteSample(sample.id, inputs, present, sample.target, sample.extras)
+        return IncompleteSample(sample.id, inputs, present, sample.target, sample.extras, self.sequences)
+
+    def _input(self, name: str, tensor: Tensor, keep: bool) -> Tensor:
+        if keep:
+            return tensor
+        if name in self.sequences and tensor.ndim >= 1:
+            return tensor.new_zeros((0, *tensor.shape[1:]))
+        return torch.zeros_like(tensor)

@@ -7,14 +7,18 @@
     train-00000,1,0
     train-00001,1,1
 
-The metadata carries the rates, seed, style, ``all_missing`` choice and a digest of the ids the mask was
-drawn for, so a file that does not belong to a dataset (other ids, other order, other modalities) or to
-an experiment (other rates or seed) is detected on load.
+The metadata carries the rates, seed, style, ``all_missing`` choice, a digest of the ids the mask was
+drawn for (and of the source availability it was drawn within, if any), so a file that does not belong
+to a dataset (other ids, other order, other modalities) or to an experiment (other rates or seed) is
+detected on load. It also carries sha256 digests of the 0/1 cells (``present_sha256``) and of the ids of
+the rows (``rows_sha256``), so hand edits of the cells or deleted rows are an error naming the file, and
+the realised per-modality missing rates of the rows (``realised_rates``, for reading only).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import tempfile
@@ -27,7 +31,13 @@ import torch
 from mce_data.masks import MissingMask, check_ids, check_modalities, ids_digest
 
 MAGIC = "# mce-data-mask "
-VERSION = 1
+VERSION = 2
+
+
+def present_digest(present: torch.Tensor) -> str:
+    """sha256 of a ``Bool[N, M]`` presence matrix (its shape, then its cells row by row as bytes 0/1)."""
+    cells = present.to(torch.uint8).contiguous().numpy()
+    return hashlib.sha256(f"{tuple(cells.shape)}".encode() + cells.tobytes()).hexdigest()
 
 
 def write_mask_csv(mask: MissingMask, path: Path) -> Path:
@@ -41,6 +51,10 @@ def write_mask_csv(mask: MissingMask, path: Path) -> Path:
         "all_missing": mask.all_missing,
         "n_source": mask.n_source,
         "source_digest": mask.source_digest,
+        "available_digest": mask.available_digest,
+        "present_sha256": present_digest(mask.present),
+        "rows_sha256": ids_digest(mask.sample_ids),
+        "realised_rates": [round(k / len(mask), 6) for k in mask.missing_counts()],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -73,7 +87,10 @@ def read_mask_csv(
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}: unreadable metadata line: {error}") from error
         if meta.get("version") != VERSION:
-            raise ValueError(f"{path}: mask format version {meta.get('version')!r}, this reader knows {VERSION}")
+            raise ValueError(
+                f"{path}: mask format version {meta.get('version')!r}, this reader knows {VERSION} (delete the file "
+                f"to draw it again)"
+            )
         rows = list(csv.reader(stream))
     if not rows:
         raise ValueError(f"{path}: no header row")
@@ -103,7 +120,12 @@ def read_mask_csv(
             all_missing=meta["all_missing"],
             source_digest=meta["source_digest"],
             n_source=int(meta["n_source"]),
+            available_digest=meta["available_digest"],
         )
+        if ids_digest(ids) != meta["rows_sha256"]:
+            raise ValueError("the rows' ids do not match the metadata's rows_sha256 (rows deleted or edited by hand?)")
+        if present_digest(mask.present) != meta["present_sha256"]:
+            raise ValueError("the 0/1 cells do not match the metadata's present_sha256 (cells edited by hand?)")
     except (ValueError, TypeError, KeyError) as error:
         raise ValueError(f"{path}: {error}") from error
     if mask.all_missing == "redraw" and (mask.n_source != len(ids) or mask.source_digest != ids_digest(ids)):
@@ -122,11 +144,22 @@ def read_mask_csv(
 
 
 def check_settings(
-    mask: MissingMask, path: Path, rates: tuple[float, ...], seed: int, style: str, all_missing: str
+    mask: MissingMask,
+    path: Path,
+    rates: tuple[float, ...],
+    seed: int,
+    style: str,
+    all_missing: str,
+    available_digest: str | None = None,
 ) -> None:
     """Raise a ``ValueError`` naming ``path`` when a loaded mask was drawn with other settings."""
-    wanted = {"rates": rates, "seed": seed, "style": style, "all_missing": all_missing}
-    found = {"rates": mask.rates, "seed": mask.seed, "style": mask.style, "all_missing": mask.all_missing}
+    wanted = {
+        "rates": rates, "seed": seed, "style": style, "all_missing": all_missing, "availability": available_digest,
+    }  # fmt: skip
+    found = {
+        "rates": mask.rates, "seed": mask.seed, "style": mask.style, "all_missing": mask.all_missing,
+        "availability": mask.available_digest,
+    }  # fmt: skip
     differ = {k: (found[k], v) for k, v in wanted.items() if found[k] != v}
     if differ:
         listing = ", ".join(f"{k}: file {a!r} vs requested {b!r}" for k, (a, b) in differ.items())

@@ -3,10 +3,12 @@
 * ``"counts"`` (RedCore / MMIN): modality ``m`` is missing in exactly ``k_m = floor(r_m * N + 0.5)``
   samples, chosen uniformly at random and independently per modality.
 * ``"combinations"`` (PASSION): each presence pattern ``c`` (a subset of the modalities) gets an exact
-  count: its probability under independent per-modality dropping, ``p(c) = prod_m (1 - r_m if m in c
-  else r_m)``, with the all-missing pattern rejected (``p`` renormalised over the non-empty patterns)
-  when all-missing samples are redrawn, times ``N``, rounded by largest remainder so the counts sum to
-  ``N``; the patterns are then dealt to samples by a seeded permutation.
+  count ``N * q(c)``, rounded by largest remainder so the counts sum to ``N``, and the patterns are dealt
+  to samples by a seeded permutation. Without redraw, ``q`` is independent per-modality dropping,
+  ``q(c) = prod_m (1 - r_m if m in c else r_m)``. With redraw the all-missing pattern gets ``q = 0``
+  and the other ``2^M - 1`` probabilities are fitted by iterative proportional fitting (IPF), starting
+  from independent dropping, so that the marginal missing rates still equal ``r_m`` (see
+  :func:`fit_pattern_probabilities`); this needs ``sum_m (1 - r_m) >= 1``, else a ``ValueError``.
 
 What happens to a sample whose every modality is missing is the ``all_missing`` choice:
 
@@ -14,10 +16,17 @@ What happens to a sample whose every modality is missing is the ``all_missing`` 
   present cell (modality ``m``) from a random other row that keeps at least one modality, so every
   per-modality count stays exactly ``k_m`` (tolerance 0). This needs ``sum_m (N - k_m) >= N`` (enough
   present cells for one per sample); otherwise a ``ValueError`` says so. ``"combinations"`` style
-  gives the all-missing pattern probability 0 (rejection), so its per-modality missing fractions are
-  below the nominal rates (by exactly the renormalisation).
+  never draws the all-missing pattern (its marginals are fitted, above).
 * ``"exclude"``: rows are drawn as if all-missing were allowed and the all-missing ones are dropped
   from the mask; the per-modality counts ``k_m`` then hold over the original ``N`` ids.
+
+Source availability (``available: Bool[N, M]``, a modality the source itself lacks is ``False``):
+cells the source lacks are never drawn and stay missing. In ``"counts"`` style the ``k_m`` missing
+cells of modality ``m`` are drawn among the samples that *have* ``m`` (so modality ``m`` ends up missing
+in ``k_m`` plus its unavailable cells), and with redraw never from a sample whose only available
+modality is ``m``; more than that is a ``ValueError``. In ``"combinations"`` style the drawn patterns
+are dealt so that (with redraw) each sample's pattern keeps one of its available modalities, and its
+row is the pattern AND its availability.
 
 >>> import numpy as np
 >>> present = draw_counts(10, (0.5, 0.2), np.random.default_rng(0), redraw=True)
@@ -30,15 +39,27 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
 BoolArray = NDArray[np.bool_]
+RatesLike = Sequence[float] | NDArray[Any] | torch.Tensor
+"""Missing rates: a sequence of floats, a 1-D numpy array or a 1-D tensor."""
 
 
-def check_rates(rates: Sequence[float], n_modalities: int) -> tuple[float, ...]:
-    """Validate missing rates: one per modality, each a finite number in ``[0, 1)``."""
+def check_rates(rates: RatesLike, n_modalities: int) -> tuple[float, ...]:
+    """Validate missing rates: one per modality (a sequence, 1-D numpy array or tensor), each in ``[0, 1)``."""
+    if isinstance(rates, torch.Tensor):
+        rates = rates.detach().cpu().numpy()
+    if isinstance(rates, np.ndarray):
+        if rates.ndim != 1:
+            raise ValueError(f"rates must be one-dimensional (one per modality), got shape {rates.shape}")
+        if rates.dtype == np.bool_ or not np.issubdtype(rates.dtype, np.number):
+            raise TypeError(f"rates must hold floats, got an array of {rates.dtype}")
+        rates = [float(r) for r in rates.tolist()]
     if isinstance(rates, (str, bytes)) or not isinstance(rates, Sequence):
         raise TypeError(f"rates must be a sequence of floats, one per modality; got {type(rates).__name__}")
     if len(rates) != n_modalities:
@@ -63,8 +84,17 @@ def missing_counts(n_samples: int, rates: Sequence[float]) -> list[int]:
     return [math.floor(rate * n_samples + 0.5) for rate in rates]
 
 
-def draw_counts(n_samples: int, rates: Sequence[float], rng: np.random.Generator, *, redraw: bool) -> BoolArray:
-    """``"counts"`` style: ``present: Bool[N, M]`` with exactly ``k_m`` missing per modality (module doc)."""
+def draw_counts(
+    n_samples: int,
+    rates: Sequence[float],
+    rng: np.random.Generator,
+    *,
+    redraw: bool,
+    available: BoolArray | None = None,
+) -> BoolArray:
+    """``"counts"`` style: ``present: Bool[N, M]`` with exactly ``k_m`` drawn missing per modality (module doc)."""
+    if available is not None and not available.all():
+        return _draw_counts_available(rates, rng, redraw, available)
     n_mod = len(rates)
     counts = missing_counts(n_samples, rates)
     present = np.ones((n_samples, n_mod), dtype=bool)
@@ -96,35 +126,161 @@ def draw_counts(n_samples: int, rates: Sequence[float], rng: np.random.Generator
     return present
 
 
+def _draw_counts_available(
+    rates: Sequence[float], rng: np.random.Generator, redraw: bool, available: BoolArray
+) -> BoolArray:
+    """``"counts"`` style restricted to the available cells (module doc); the result is within ``available``."""
+    n_samples, n_mod = available.shape
+    counts = missing_counts(n_samples, rates)
+    last = available.sum(axis=1) == 1  # a sample's last available modality is never drawn (redraw)
+    present = available.copy()
+    for m, k in enumerate(counts):
+        candidates = np.flatnonzero(available[:, m] & ~last) if redraw else np.flatnonzero(available[:, m])
+        if k > candidates.size:
+            also = " and another available modality" if redraw else ""
+            raise ValueError(
+                f"modality {m}: rate {rates[m]} asks for {k} of {n_samples} samples to miss it, but only "
+                f"{candidates.size} have it available{also}; lower the rate or use all_missing='exclude'"
+            )
+        present[candidates[rng.permutation(candidates.size)[:k]], m] = False
+    if not redraw:
+        return present
+    dead = np.flatnonzero(~present.any(axis=1))
+    if dead.size == 0:
+        return present
+    priority = rng.random((n_samples, n_mod))
+    priority[~present] = -1.0
+    spare = present.copy()
+    spare[np.arange(n_samples), priority.argmax(axis=1)] = False
+    # Samples with the fewest available modalities choose first (they have the fewest options).
+    order = dead[np.lexsort((rng.random(dead.size), available[dead].sum(axis=1)))]
+    for row in order:
+        columns = np.flatnonzero(available[row] & spare.any(axis=0))
+        if columns.size == 0:
+            raise ValueError(
+                f"with this availability, sample row {int(row)} cannot get a modality back without breaking the "
+                f"exact per-modality counts {counts}; lower the rates or use all_missing='exclude'"
+            )
+        cells = np.argwhere(spare[:, columns])
+        donor, column = cells[rng.integers(len(cells))]
+        m = int(columns[column])
+        spare[donor, m] = present[donor, m] = False
+        present[row, m] = True
+    return present
+
+
 def patterns(n_modalities: int) -> BoolArray:
     """All ``2^M`` presence patterns as ``Bool[2^M, M]``, all-missing first (``itertools.product`` order)."""
     return np.array(list(itertools.product([False, True], repeat=n_modalities)), dtype=bool).reshape(-1, n_modalities)
 
 
+def fit_pattern_probabilities(rates: Sequence[float], *, max_iter: int = 20_000) -> NDArray[np.float64]:
+    """``Float[2^M]``: pattern probabilities with ``q(all missing) = 0`` and missing marginals exactly ``rates``.
+
+    Iterative proportional fitting over the ``2^M - 1`` non-empty patterns of :func:`patterns`, from
+    independent dropping: each sweep rescales, per modality, the patterns missing it to total ``r_m``
+    and those having it to ``1 - r_m``. The fit is the distribution closest (in KL divergence) to
+    independent dropping among those with the requested marginals. Raises a ``ValueError`` when none
+    exists (``sum_m (1 - r_m) < 1``: on average less than one modality per sample).
+
+    >>> [round(float(p), 6) for p in fit_pattern_probabilities((0.5, 0.5))]
+    [0.0, 0.5, 0.5, 0.0]
+    """
+    rate = np.asarray(rates, dtype=np.float64)
+    if float((1.0 - rate).sum()) < 1.0 - 1e-12:
+        raise ValueError(
+            f"rates {list(rates)}: no distribution over non-empty patterns has these missing rates (needs "
+            f"sum(1 - rate) >= 1, got {float((1.0 - rate).sum()):.3f}); use all_missing='exclude'"
+        )
+    table = patterns(len(rate))
+    if float((1.0 - rate).sum()) < 1.0 + 1e-9:  # the boundary: exactly one modality per sample
+        return np.where(table.sum(axis=1) == 1, (table * (1.0 - rate)).sum(axis=1), 0.0)
+    prob = np.where(table, 1.0 - rate, rate).prod(axis=1)
+    prob[0] = 0.0
+    prob /= prob.sum()
+    error = np.inf
+    for _ in range(max_iter):
+        for m in range(len(rate)):
+            missing = ~table[:, m]
+            total = prob[missing].sum()
+            prob[missing] = prob[missing] * (rate[m] / total) if total > 0 else 0.0
+            prob[~missing] *= (1.0 - rate[m]) / prob[~missing].sum()
+        error = float(np.abs((prob[:, None] * ~table).sum(axis=0) - rate).max())
+        if error < 1e-13:
+            break
+    if error > 1e-7:
+        raise ValueError(
+            f"rates {list(rates)}: the pattern probabilities did not converge (marginal error {error:.2e})"
+        )
+    fitted: NDArray[np.float64] = prob
+    return fitted
+
+
 def pattern_counts(n_samples: int, rates: Sequence[float], *, redraw: bool) -> NDArray[np.int64]:
     """``Long[2^M]``: the exact number of samples given each pattern of :func:`patterns` (largest remainder).
 
-    >>> pattern_counts(100, (0.5, 0.5), redraw=True).tolist()   # patterns: none, 2nd only, 1st only, both
-    [0, 33, 33, 34]
+    >>> pattern_counts(100, (0.2, 0.5), redraw=True).tolist()   # patterns: none, 2nd only, 1st only, both
+    [0, 20, 50, 30]
     """
     table = patterns(len(rates))
-    rate = np.asarray(rates, dtype=np.float64)
-    prob = np.where(table, 1.0 - rate, rate).prod(axis=1)
     if redraw:
-        prob[0] = 0.0
-        prob = prob / prob.sum()
+        prob = fit_pattern_probabilities(rates)
+    else:
+        prob = np.where(table, 1.0 - np.asarray(rates, dtype=np.float64), np.asarray(rates)).prod(axis=1)
     expected = prob * n_samples
-    counts: NDArray[np.int64] = np.floor(expected).astype(np.int64)
+    counts: NDArray[np.int64] = np.floor(expected + 1e-9).astype(np.int64)
     short = n_samples - int(counts.sum())
-    if short:
-        # Largest fractional part first; ties go to the pattern with more modalities present (later index).
-        order = np.lexsort((-np.arange(len(expected)), -(expected - counts)))
-        counts[order[:short]] += 1
-    return counts
+    if not short:
+        return counts
+    # Largest fractional part first; ties go to the pattern with more modalities present (later index).
+    order = np.lexsort((-np.arange(len(expected)), -(expected - counts)))
+    rounded = counts.copy()
+    rounded[order[:short]] += 1
+    wanted = np.asarray(missing_counts(n_samples, rates))
+    if _marginal_gap(rounded, table, wanted) <= 1 or math.comb(int((expected > counts).sum()), short) > 50_000:
+        return rounded
+    # Rare: the largest remainder puts a modality's missing count more than 1 off round(r_m * N); take
+    # the rounding (same floors, ``short`` patterns rounded up) with the smallest such gap instead.
+    best = rounded, _marginal_gap(rounded, table, wanted)
+    for ups in itertools.combinations([int(i) for i in order if expected[i] > counts[i]], short):
+        trial = counts.copy()
+        trial[list(ups)] += 1
+        gap = _marginal_gap(trial, table, wanted)
+        if gap < best[1]:
+            best = trial, gap
+    return best[0]
 
 
-def draw_combinations(n_samples: int, rates: Sequence[float], rng: np.random.Generator, *, redraw: bool) -> BoolArray:
+def _marginal_gap(counts: NDArray[np.int64], table: BoolArray, wanted: NDArray[Any]) -> int:
+    """The largest ``|missing count of m - wanted_m|`` over the modalities, for per-pattern ``counts``."""
+    return int(np.abs((counts[:, None] * ~table).sum(axis=0) - wanted).max())
+
+
+def draw_combinations(
+    n_samples: int,
+    rates: Sequence[float],
+    rng: np.random.Generator,
+    *,
+    redraw: bool,
+    available: BoolArray | None = None,
+) -> BoolArray:
     """``"combinations"`` style: exact per-pattern counts dealt to samples by a seeded permutation."""
     counts = pattern_counts(n_samples, rates, redraw=redraw)
-    rows = np.repeat(patterns(len(rates)), counts, axis=0)
-    return rows[rng.permutation(n_samples)]
+    table = patterns(len(rates))
+    if available is None or available.all():
+        rows = np.repeat(table, counts, axis=0)
+        return rows[rng.permutation(n_samples)]
+    pool = counts.astype(np.float64)
+    out = np.zeros_like(available)
+    for row in np.lexsort((rng.random(n_samples), available.sum(axis=1))):
+        weights = pool * ((table & available[row]).any(axis=1) if redraw else 1.0)
+        if weights.sum() <= 0:
+            raise ValueError(
+                f"with this availability, sample row {int(row)} can get no pattern that keeps one of its available "
+                f"modalities; lower the rates or use all_missing='exclude'"
+            )
+        chosen = rng.choice(len(pool), p=weights / weights.sum())
+        pool[chosen] -= 1
+        out[row] = table[chosen]
+    result: BoolArray = out & available
+    return result

@@ -25,7 +25,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mce_data.mask_draw import BoolArray, check_rates, draw_combinations, draw_counts
+from mce_data.mask_draw import BoolArray, RatesLike, check_rates, draw_combinations, draw_counts
+
+AvailableLike = Tensor | np.ndarray
 
 STYLES = ("counts", "combinations")
 ALL_MISSING = ("redraw", "exclude")
@@ -52,6 +54,39 @@ def check_ids(sample_ids: Sequence[str]) -> list[str]:
     return ids
 
 
+def check_seed(seed: object) -> int:
+    """A non-negative int seed (``TypeError`` for other types, ``ValueError`` for negative values)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return int(seed)
+
+
+def check_available(available: AvailableLike, n_samples: int, n_modalities: int) -> BoolArray:
+    """``available`` as a numpy ``Bool[N, M]`` (from a bool tensor or array of that shape)."""
+    array = available.detach().cpu().numpy() if isinstance(available, Tensor) else np.asarray(available)
+    if array.dtype != np.bool_ or array.shape != (n_samples, n_modalities):
+        raise ValueError(
+            f"available must be Bool[{n_samples}, {n_modalities}] (samples x modalities), got {array.dtype} "
+            f"{tuple(array.shape)}"
+        )
+    return np.array(array, dtype=bool)
+
+
+def available_digest(available: BoolArray | None) -> str | None:
+    """sha256 of an availability matrix (shape and cells), ``None`` for ``None``."""
+    if available is None:
+        return None
+    packed = np.ascontiguousarray(available, dtype=np.uint8)
+    return hashlib.sha256(f"{packed.shape}".encode() + packed.tobytes()).hexdigest()
+
+
+def name_ids(ids: Sequence[str], limit: int = 5) -> str:
+    """``"3 id(s), e.g. ['a', 'b', 'c']"``: a short listing for error messages."""
+    return f"{len(ids)} id(s), e.g. {list(ids[:limit])}"
+
+
 def check_modalities(modalities: Sequence[str]) -> tuple[str, ...]:
     """Validate modality names: non-empty, unique identifiers-like strings."""
     if isinstance(modalities, (str, bytes)):
@@ -76,6 +111,8 @@ class MissingMask:
         all_missing: ``"redraw"`` or ``"exclude"`` (see :mod:`mce_data.mask_draw`).
         source_digest: :func:`ids_digest` of the ids it was drawn for, before any exclusion.
         n_source: how many ids it was drawn for, before any exclusion.
+        available_digest: :func:`available_digest` of the source availability it was drawn within
+            (``None`` when drawn without one).
     """
 
     sample_ids: list[str]
@@ -87,6 +124,7 @@ class MissingMask:
     all_missing: str = "redraw"
     source_digest: str = field(default="")
     n_source: int = 0
+    available_digest: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sample_ids", check_ids(self.sample_ids))
@@ -114,21 +152,29 @@ class MissingMask:
         cls,
         sample_ids: Sequence[str],
         modalities: Sequence[str],
-        rates: Sequence[float],
+        rates: RatesLike,
         *,
         seed: int,
         style: str = "counts",
         all_missing: str = "redraw",
+        available: AvailableLike | None = None,
     ) -> MissingMask:
         """Draw a mask from per-modality missing rates, reproducibly from ``seed``.
 
         Args:
             sample_ids: ``N`` unique ids (``dataset.sample_ids()``); the row order of the result.
             modalities: ``M`` modality names (``dataset.modalities``).
-            rates: ``M`` missing rates, each in ``[0, 1)``.
+            rates: ``M`` missing rates, each in ``[0, 1)`` (a sequence, numpy array or tensor).
             seed: a non-negative int; the same arguments and seed give the same mask.
             style: ``"counts"`` (exact per-modality counts) or ``"combinations"`` (exact per-pattern counts).
             all_missing: ``"redraw"`` (keep all ``N`` ids) or ``"exclude"`` (drop all-missing ids).
+            available: optional ``Bool[N, M]``, which modalities the source itself has
+                (:func:`mce_data.sample.available_matrix`). Cells the source lacks stay missing and the
+                draw happens among the available cells (:mod:`mce_data.mask_draw`): in ``"counts"`` style
+                ``k_m = round(r_m * N)`` available cells of ``m`` are dropped, never a sample's last
+                available one, so ``missing_counts()[m] = k_m + (N - A_m)`` with ``A_m`` samples having
+                ``m``. With ``"redraw"``, samples that have no modality at all are a ``ValueError`` naming
+                them; ``"exclude"`` drops them.
 
         >>> a = MissingMask.generate([f"s{i}" for i in range(50)], ("x", "y", "z"), (0.2, 0.5, 0.8), seed=3)
         >>> b = MissingMask.generate([f"s{i}" for i in range(50)], ("x", "y", "z"), (0.2, 0.5, 0.8), seed=3)
@@ -138,15 +184,24 @@ class MissingMask:
         ids = check_ids(sample_ids)
         mods = check_modalities(modalities)
         checked = check_rates(rates, len(mods))
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise TypeError(f"seed must be a non-negative int, got {seed!r}")
+        seed = check_seed(seed)
         if style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, got {style!r}")
         if all_missing not in ALL_MISSING:
             raise ValueError(f"all_missing must be one of {ALL_MISSING}, got {all_missing!r}")
-        rng = np.random.default_rng(int(seed))
+        avail = None if available is None else check_available(available, len(ids), len(mods))
+        if avail is not None and all_missing == "redraw" and not avail.any(axis=1).all():
+            has_any: BoolArray = np.asarray(avail.any(axis=1), dtype=bool)
+            empty = [sid for sid, ok in zip(ids, has_any.tolist(), strict=True) if not ok]
+            raise ValueError(
+                f"{name_ids(empty)} have no modality available in the source, so no mask can keep them; drop them "
+                f"from the dataset or use all_missing='exclude'"
+            )
+        rng = np.random.default_rng(seed)
         draw = draw_counts if style == "counts" else draw_combinations
-        rows = draw(len(ids), checked, rng, redraw=all_missing == "redraw")
+        rows = draw(len(ids), checked, rng, redraw=all_missing == "redraw", available=avail)
+        if avail is not None:
+            rows &= avail
         alive: BoolArray = np.asarray(rows.any(axis=1), dtype=bool)
         keep = [bool(k) for k in alive]
         return cls(
@@ -159,6 +214,7 @@ class MissingMask:
             all_missing=all_missing,
             source_digest=ids_digest(ids),
             n_source=len(ids),
+            available_digest=available_digest(avail),
         )
 
     @classmethod
@@ -254,20 +310,31 @@ class MissingMask:
         path: str | Path,
         sample_ids: Sequence[str],
         modalities: Sequence[str],
-        rates: Sequence[float],
+        rates: RatesLike,
         *,
         seed: int,
         style: str = "counts",
         all_missing: str = "redraw",
+        available: AvailableLike | None = None,
     ) -> MissingMask:
-        """Load ``path`` if it exists (checking ids, modalities, rates, seed and style), else generate and save it."""
+        """Load ``path`` if it exists (checking ids, modalities, rates, seed, style and availability), else generate
+        and save it.
+
+        ``available`` (``Bool[N, M]``, e.g. :func:`mce_data.sample.available_matrix` of the dataset) is passed
+        to :meth:`generate`; a file drawn with another availability (or without one) is a ``ValueError``.
+        """
         from mce_data.mask_csv import check_settings
 
         path = Path(path)
         if not path.exists():
-            mask = cls.generate(sample_ids, modalities, rates, seed=seed, style=style, all_missing=all_missing)
+            mask = cls.generate(
+                sample_ids, modalities, rates, seed=seed, style=style, all_missing=all_missing, available=available
+            )
             mask.save_csv(path)
             return mask
         mask = cls.load_csv(path, expected_ids=sample_ids, modalities=modalities)
-        check_settings(mask, path, check_rates(rates, len(mask.modalities)), seed, style, all_missing)
+        avail = None if available is None else check_available(available, len(sample_ids), len(mask.modalities))
+        check_settings(
+            mask, path, check_rates(rates, len(mask.modalities)), seed, style, all_missing, available_digest(avail)
+        )
         return mask

@@ -31,7 +31,11 @@ CACHE_VERSION = 1
 
 
 def librosa_mfcc(signal: NDArray[np.float32], n_mfcc: int) -> NDArray[np.float32]:
-    """``librosa.feature.mfcc`` at 8 kHz: ``Float[n_mfcc, frames]`` (the one place librosa is called)."""
+    """``librosa.feature.mfcc`` at 8 kHz: ``Float[n_mfcc, frames]`` (the one place librosa is called).
+
+    soundfile is checked first: librosa needs it, and its absence should name the ``[audio]`` extra.
+    """
+    require("soundfile")
     librosa: Any = require("librosa")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="n_fft=.*too large", category=UserWarning)

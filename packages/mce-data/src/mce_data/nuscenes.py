@@ -320,5 +320,7 @@ class NuScenesBEVLive:
         return list(self.tokens)
 
     def __getitem__(self, index: int) -> Sample:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
         token = self.tokens[index]
         return to_sample(token, rasterise_sample(self.nusc, token, self.config))

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from mce_data._h5 import PerProcessFiles
 from mce_data._optional import require
 from mce_data.nuscenes import MODALITIES, BEVConfig, NuScenesLike, rasterise_sample, sample_tokens, to_sample
 from mce_data.sample import Sample
@@ -116,8 +118,7 @@ class NuScenesBEV:
         if unknown:
             raise ValueError(f"{self.path}: tokens not in the cache: {unknown[:5]} ({len(unknown)} in total)")
         self.tokens = list(tokens) if tokens is not None else cached
-        self._file: Any = None
-        self._pid = -1
+        self._files = PerProcessFiles()
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -126,17 +127,27 @@ class NuScenesBEV:
         """The sample tokens."""
         return list(self.tokens)
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_file"], state["_pid"] = None, -1
-        return state
+    def _file(self) -> Any:
+        return self._files.get("cache", lambda: require("h5py").File(self.path, "r"))
+
+    def available_matrix(self) -> torch.Tensor:
+        """``Bool[N, 3]``: each sample's cached ``available`` flags (camera, lidar, radar)."""
+        try:
+            rows = [np.asarray(self._file()[token]["available"][()], dtype=bool) for token in self.tokens]
+        except Exception as error:
+            raise ValueError(
+                f"{self.path}: cannot read the availability flags ({type(error).__name__}: {error})"
+            ) from error
+        if any(row.shape != (len(MODALITIES),) for row in rows):
+            raise ValueError(f"{self.path}: every 'available' must have shape [{len(MODALITIES)}]")
+        return torch.from_numpy(np.stack(rows)) if rows else torch.zeros(0, len(MODALITIES), dtype=torch.bool)
 
     def __getitem__(self, index: int) -> Sample:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
         token = self.tokens[index]
-        if self._file is None or self._pid != os.getpid():
-            self._file, self._pid = require("h5py").File(self.path, "r"), os.getpid()
         try:
-            group = self._file[token]
+            group = self._file()[token]
             arrays = {name: group[name][()] for name in _FIELDS}
         except Exception as error:
             raise ValueError(f"{self.path}: sample {token} cannot be read ({type(error).__name__}: {error})") from error

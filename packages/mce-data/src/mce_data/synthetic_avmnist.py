@@ -15,20 +15,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from mce_data._informativeness import check_informativeness
 from mce_data.avmnist import SMIL_SPEAKERS, TEST_TAKES
 from mce_data.fsdd_io import SAMPLE_RATE, write_wav
 from mce_data.mnist_io import write_idx, write_mnist_csv
 
 _SLACK = 5
-
-
-def _check_knob(informativeness: Mapping[str, float]) -> dict[str, float]:
-    if set(informativeness) != {"image", "audio"}:
-        raise ValueError(f"informativeness must have keys 'image' and 'audio', got {sorted(informativeness)}")
-    for name, value in informativeness.items():
-        if not 0.0 <= float(value) <= 1.0:
-            raise ValueError(f"informativeness[{name!r}] must be in [0, 1], got {value!r}")
-    return {k: float(v) for k, v in informativeness.items()}
 
 
 def _rendered_class(digits: NDArray[np.int64], q: float, rng: np.random.Generator) -> NDArray[np.int64]:
@@ -79,7 +71,8 @@ def write_synthetic_avmnist(
         root: the folder to fill (created if needed).
         n_per_digit: takes per digit and speaker (0 .. n-1; takes 0-14 are test, so > 15 gives train clips).
         speakers: FSDD speaker names to write.
-        informativeness: ``{"image": q_image, "audio": q_audio}``, each in ``[0, 1]`` (default 0.9 / 0.5).
+        informativeness: ``{"image": q_image, "audio": q_audio}``, each in ``[0, 1]``; a key left out
+            takes its default (image 0.9, audio 0.5).
         seed: seeds every random choice.
         train_format: ``"csv"`` (``mnist_5k_train_subset.csv.gz``) or ``"idx"`` (``train-*-idx*-ubyte.gz``).
 
@@ -91,7 +84,7 @@ def write_synthetic_avmnist(
     >>> len(list((root / "fsdd" / "recordings").glob("*.wav")))
     160
     """
-    knob = _check_knob(informativeness if informativeness is not None else {"image": 0.9, "audio": 0.5})
+    knob = check_informativeness(informativeness, ("image", "audio"), {"image": 0.9, "audio": 0.5})
     if n_per_digit < 1:
         raise ValueError(f"n_per_digit must be >= 1, got {n_per_digit!r}")
     if train_format not in ("csv", "idx"):

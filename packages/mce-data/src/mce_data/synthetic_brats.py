@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mce_data._informativeness import check_informativeness
 from mce_data._optional import require
 from mce_data.brats import MODALITIES, BraTS
 
@@ -25,18 +26,6 @@ _CONTRAST = {
     "t1ce": {0: 0.0, 1: -1.0, 2: 0.0, 4: 2.5},
     "t2": {0: 0.0, 1: 2.0, 2: 1.5, 4: 1.0},
 }
-
-
-def _check_informativeness(informativeness: Mapping[str, float] | None) -> dict[str, float]:
-    values = dict.fromkeys(MODALITIES, 1.0)
-    if informativeness is not None:
-        unknown = sorted(set(informativeness) - set(MODALITIES))
-        if unknown:
-            raise ValueError(f"informativeness keys must be among {MODALITIES}; got {unknown}")
-        values.update({m: float(v) for m, v in informativeness.items()})
-    if any(v < 0 for v in values.values()):
-        raise ValueError(f"informativeness values must be >= 0; got {values}")
-    return values
 
 
 def synthetic_case(
@@ -83,10 +72,11 @@ def write_synthetic_brats(
         n_cases: number of cases (ids ``001`` upwards).
         shape: volume shape (small by default; real BraTS is 240×240×155).
         informativeness: per modality, how strongly its intensities depend on the labels
-            (0 = pure noise, 1 = default contrast); missing keys are 1.
+            in ``[0, 1]`` (0 = pure noise, 1 = full contrast); missing keys are 1.
         seed: the ``numpy`` random seed (same seed, same files).
         npy: also write ``root/BRATS2020_Training_none_npy`` (60 / 20 / 20 % train / val / test) by
-            reading the NIfTI tree back through :class:`~mce_data.brats.BraTS`.
+            reading the NIfTI tree back through :class:`~mce_data.brats.BraTS` (cropped to the brain's
+            bounding box, no minimum size).
         uncompressed_every: every ``k``-th case is written as ``.nii`` instead of ``.nii.gz``
             (both occur in the wild); ``0`` compresses all.
         missing: modality -> case indices (0-based) whose file is not written.
@@ -104,7 +94,7 @@ def write_synthetic_brats(
         raise ValueError(f"n_cases must be a positive int; got {n_cases!r}")
     if len(shape) != 3 or any(int(s) < 4 for s in shape):
         raise ValueError(f"shape must be three ints >= 4; got {tuple(shape)!r}")
-    weights = _check_informativeness(informativeness)
+    weights = check_informativeness(informativeness, MODALITIES, dict.fromkeys(MODALITIES, 1.0))
     rng = np.random.default_rng(seed)
     out = Path(root)
     affine = np.diag([1.0, 1.0, 1.0, 1.0])
@@ -126,5 +116,5 @@ def write_synthetic_brats(
         ids = dataset.sample_ids()
         n_train, n_val = max(1, round(0.6 * n_cases)), round(0.2 * n_cases)
         splits = {"train": ids[:n_train], "val": ids[n_train : n_train + n_val], "test": ids[n_train + n_val :]}
-        write_brats_npy(dataset, out / "BRATS2020_Training_none_npy", splits)
+        write_brats_npy(dataset, out / "BRATS2020_Training_none_npy", splits, min_size=(0, 0, 0))
     return out

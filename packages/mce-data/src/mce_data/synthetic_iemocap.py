@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mce_data._informativeness import check_informativeness
 from mce_data._optional import require
 from mce_data.iemocap import FOLDERS, MODALITIES, N_CLASSES
 
@@ -38,8 +39,8 @@ def write_synthetic_iemocap(
     Args:
         root: output folder.
         n_utterances: number of utterances (>= 10, so each fold has a non-empty ``tst``).
-        informativeness: per modality, how strongly its features depend on the label (0 = pure
-            noise); missing keys are 1.
+        informativeness: per modality, in ``[0, 1]``, how strongly its features depend on the label
+            (0 = pure noise); missing keys are 1.
         seed: the ``numpy`` random seed.
         real_dims: feature sizes 130 / 342 / 1024 as in MMIN instead of the small 8 / 6 / 12.
         missing: per modality, the fraction of utterances left out of its feature file.
@@ -55,13 +56,7 @@ def write_synthetic_iemocap(
     h5py = require("h5py")
     if isinstance(n_utterances, bool) or not isinstance(n_utterances, int) or n_utterances < 10:
         raise ValueError(f"n_utterances must be an int >= 10 (ten folds); got {n_utterances!r}")
-    weights = dict.fromkeys(MODALITIES, 1.0)
-    for m, v in (informativeness or {}).items():
-        if m not in MODALITIES:
-            raise ValueError(f"informativeness keys must be among {MODALITIES}; got {m!r}")
-        if v < 0:
-            raise ValueError(f"informativeness values must be >= 0; got {m}={v}")
-        weights[m] = float(v)
+    weights = check_informativeness(informativeness, MODALITIES, dict.fromkeys(MODALITIES, 1.0))
     dims = REAL_DIMS if real_dims else SMALL_DIMS
     rng = np.random.default_rng(seed)
     out = Path(root)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mce_data._informativeness import check_informativeness
 from mce_data._optional import require
 from mce_data.nuscenes import CAMERAS, LIDAR, MODALITIES, RADARS, BEVConfig
 from mce_data.nuscenes_grid import RADAR_FIELDS, quaternion_matrix
@@ -79,15 +80,6 @@ def _camera_rotation(yaw_degrees: float) -> npt.NDArray[Any]:
     return out
 
 
-def _weights(informativeness: Mapping[str, float] | None) -> dict[str, float]:
-    weights = dict.fromkeys(MODALITIES, 1.0)
-    for m, v in (informativeness or {}).items():
-        if m not in MODALITIES or v < 0:
-            raise ValueError(f"informativeness must map {MODALITIES} to values >= 0; got {m!r}: {v!r}")
-        weights[m] = float(v)
-    return weights
-
-
 def _write_pcd(path: Path, points: npt.NDArray[Any]) -> None:
     records = np.zeros(points.shape[1], dtype=_PCD_DTYPE)
     for i, name in enumerate(RADAR_FIELDS):
@@ -120,7 +112,7 @@ def write_synthetic_nuscenes(
         n_scenes: scenes (one log each, all on one map).
         samples_per_scene: keyframes per scene (0.5 s apart; the ego drives forward).
         informativeness: per modality (``camera``, ``lidar``, ``radar``), how visible the vehicles
-            are to it; 0 = pure noise, missing keys are 1.
+            are to it, in ``[0, 1]``; 0 = pure noise, missing keys are 1.
         seed: the ``numpy`` random seed.
         version: the table folder name.
         image_size: ``(H, W)`` of the written images (real nuScenes: 900×1600).
@@ -130,7 +122,7 @@ def write_synthetic_nuscenes(
         ``root`` as a :class:`~pathlib.Path`.
     """
     image_module = require("PIL.Image")
-    weights = _weights(informativeness)
+    weights = check_informativeness(informativeness, MODALITIES, dict.fromkeys(MODALITIES, 1.0))
     if n_scenes < 1 or samples_per_scene < 1:
         raise ValueError(f"n_scenes and samples_per_scene must be >= 1; got {n_scenes}, {samples_per_scene}")
     rng = np.random.default_rng(seed)

@@ -61,6 +61,10 @@ class TensorMultiModalDataset(Dataset[Sample]):
         """The ids, in index order."""
         return list(self._ids)
 
+    def available_matrix(self) -> Tensor:
+        """``Bool[N, M]``: the ``available`` given at construction (all ``True`` by default)."""
+        return self._available.clone()
+
     def __getitem__(self, index: int) -> Sample:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
