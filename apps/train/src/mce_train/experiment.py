@@ -16,8 +16,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from mce_data import IncompleteDataset, MissingMask, collate_incomplete
+from mce_data.sample import available_matrix
 from mce_losses import ABLATION_ROWS, MCEObjective, factor_a
-from mce_train.benchmarks import Benchmark
+from mce_train.benchmark_base import Benchmark
 from mce_train.distributed import SINGLE, Distributed
 from mce_train.evaluation import evaluate
 from mce_train.methods import MCE, Baseline
@@ -86,10 +87,13 @@ class ConfigurationError(ValueError):
 
 
 def _training_mask(
-    bench: Benchmark, settings: Settings, ids: list[str], seed: int, out: Path, distributed: Distributed
+    bench: Benchmark, settings: Settings, train: Any, seed: int, out: Path, distributed: Distributed
 ) -> tuple[MissingMask, Path]:
     """The seed's training mask: ``settings.masks`` if given (checked against the dataset), else the
-    mask drawn once from the rates and saved under ``out/masks`` (rank 0 draws, the others read)."""
+    mask drawn once from the rates and saved under ``out/masks`` (rank 0 draws, the others read),
+    among the modalities each sample's source has (a BraTS case without T1 never counts as T1-present)."""
+    ids = list(train.sample_ids())
+    available = available_matrix(train)
     if settings.masks is not None:
         try:
             return MissingMask.load_csv(settings.masks, expected_ids=ids, modalities=bench.modalities), settings.masks
@@ -98,9 +102,12 @@ def _training_mask(
     rates_tag = "-".join(f"{r:g}" for r in settings.rates)
     mask_file = out / "masks" / f"{bench.name}-rates{rates_tag}-seed{seed}.csv"
     if distributed.main:
-        MissingMask.load_or_generate(mask_file, ids, bench.modalities, settings.rates, seed=seed)
+        MissingMask.load_or_generate(mask_file, ids, bench.modalities, settings.rates, seed=seed, available=available)
     distributed.barrier()
-    return MissingMask.load_or_generate(mask_file, ids, bench.modalities, settings.rates, seed=seed), mask_file
+    mask = MissingMask.load_or_generate(
+        mask_file, ids, bench.modalities, settings.rates, seed=seed, available=available
+    )
+    return mask, mask_file
 
 
 def run_seed(
@@ -129,7 +136,7 @@ def run_seed(
         schedule = Schedule(**{**schedule.__dict__, "steps": settings.steps})
     if settings.checkpoint_every is not None:
         schedule = Schedule(**{**schedule.__dict__, "checkpoint_every": settings.checkpoint_every})
-    mask, mask_file = _training_mask(bench, settings, splits.train.sample_ids(), seed, out, distributed)
+    mask, mask_file = _training_mask(bench, settings, splits.train, seed, out, distributed)
     train = IncompleteDataset(splits.train, mask)
     val = IncompleteDataset(splits.val, MissingMask.full(splits.val.sample_ids(), bench.modalities))
     test = IncompleteDataset(splits.test, MissingMask.full(splits.test.sample_ids(), bench.modalities))
@@ -201,6 +208,9 @@ def _unimodal_accuracy(
     metric = bench.metric()
     for batch in batches:
         batch = batch.to(device)
+        if bench.unimodal_predictor is not None:
+            metric.update(bench.unimodal_predictor(model, batch, m), batch.target)
+            continue
         only = torch.zeros_like(batch.present)
         only[:, m] = batch.present[:, m]
         h = model.encode(batch.inputs, only, batch.lengths, batch.extras)

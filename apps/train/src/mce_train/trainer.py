@@ -46,7 +46,10 @@ class Method(Protocol):
 class Schedule:
     """Optimisation settings (the paper's Table 1 per benchmark).
 
-    ``decay_every`` steps the learning rate is multiplied by ``decay_gamma`` (0: constant).
+    ``decay_every`` steps the learning rate is multiplied by ``decay_gamma`` (0: constant); a positive
+    ``poly_power`` instead decays it polynomially, ``lr * (1 - step / steps) ** poly_power``.
+    ``scheduler="onecycle"`` instead runs OneCycle (linear, as Simple-BEV's ``OneCycleLR``): a warm-up
+    from ``lr / 25`` to ``lr`` over ``warmup_fraction`` of the steps, then a linear decay to ``lr / 25e4``.
     """
 
     steps: int
@@ -56,9 +59,12 @@ class Schedule:
     weight_decay: float = 0.0
     decay_every: int = 0
     decay_gamma: float = 0.1
+    poly_power: float = 0.0
     eval_every: int = 100
     checkpoint_every: int = 100
     workers: int = 0
+    scheduler: str = "step"
+    warmup_fraction: float = 0.05
 
 
 @dataclass
@@ -80,7 +86,31 @@ def _optimizer(model: torch.nn.Module, schedule: Schedule) -> torch.optim.Optimi
     raise ValueError(f"optimizer must be 'adam' or 'adamw'; got {schedule.optimizer!r}")
 
 
+def onecycle_lr(
+    max_lr: float,
+    step: int,
+    total_steps: int,
+    pct_start: float = 0.05,
+    div_factor: float = 25.0,
+    final_div: float = 1e4,
+) -> float:
+    """The learning rate of :class:`torch.optim.lr_scheduler.OneCycleLR` (``anneal_strategy="linear"``) at ``step``."""
+    if not 0 <= step < total_steps:
+        raise ValueError(f"step must be in [0, {total_steps}); got {step}")
+    initial = max_lr / div_factor
+    peak = float(pct_start * total_steps) - 1
+    if step <= peak:
+        return initial + (max_lr - initial) * step / peak
+    return max_lr + (initial / final_div - max_lr) * (step - peak) / (total_steps - 1 - peak)
+
+
 def _lr_at(schedule: Schedule, step: int) -> float:
+    if schedule.scheduler == "onecycle":
+        return onecycle_lr(schedule.lr, step, schedule.steps, schedule.warmup_fraction)
+    if schedule.scheduler != "step":
+        raise ValueError(f"scheduler must be 'step' or 'onecycle'; got {schedule.scheduler!r}")
+    if schedule.poly_power > 0:
+        return schedule.lr * float((1 - min(step, schedule.steps) / schedule.steps) ** schedule.poly_power)
     if schedule.decay_every <= 0:
         return schedule.lr
     return schedule.lr * schedule.decay_gamma ** (step // schedule.decay_every)

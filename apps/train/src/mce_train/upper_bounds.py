@@ -36,6 +36,8 @@ class Unimodal:
 
     def loss(self, model: MultiModalNet, batch: Any) -> tuple[Tensor, dict[str, float]]:
         rows = batch.present[:, self.m]
+        if not bool(rows.any()):  # no sample of this batch has the modality (likely at batch size 1): no update
+            return torch.zeros((), device=rows.device, requires_grad=True), {"rows": 0.0}
         only = torch.zeros_like(batch.present)
         only[:, self.m] = rows
         h = model.encode(batch.inputs, only, batch.lengths, batch.extras)

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 
 from mce_data import IncompleteDataset, MissingMask, collate_incomplete
 from mce_train import benchmarks, checkpoint
-from mce_train.benchmarks import Benchmark, Splits
+from mce_train.benchmark_base import Benchmark, Splits
 from mce_train.network import MultiModalNet
 from mce_train.trainer import Schedule
 

@@ -1,0 +1,68 @@
+"""What the trainer needs to know about a benchmark, and the small helpers every benchmark shares.
+
+Each :class:`Benchmark` builds its three splits from the layout users already have on disk (or the
+synthetic files mce-data writes in that layout), its network and its schedule, at one of two
+sizes: ``paper`` (the paper's Table 1 settings, the default) and ``quick`` (smoke runs and tests,
+seconds to minutes on a CPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn import functional
+
+from mce_data import MultiModalDataset, TensorMultiModalDataset
+from mce_train.evaluation import Predictor
+from mce_train.metrics import Metric
+from mce_train.network import MultiModalNet
+from mce_train.trainer import Schedule
+
+
+def cross_entropy(prediction: Tensor, target: Tensor) -> Tensor:
+    """Per-sample cross-entropy, ``Float[N]``."""
+    return functional.cross_entropy(prediction, target, reduction="none")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The base (complete) datasets of one benchmark, and where they came from."""
+
+    train: Any
+    val: Any
+    test: Any
+    source: str
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """What the trainer needs to know about one benchmark."""
+
+    name: str
+    modalities: tuple[str, ...]
+    build: Callable[[str, Splits], MultiModalNet]
+    schedule: Callable[[str, int], Schedule]
+    splits: Callable[[Path, Path, int, str], Splits]
+    task_loss: Callable[[Tensor, Tensor], Tensor]
+    score: Callable[[Tensor, Tensor], Tensor]
+    metric: Callable[[], Metric]
+    selection: str
+    paper_rates: tuple[float, ...]
+    predictor: Predictor | None = None
+    """How evaluation predicts a batch from a modality subset (``None``: encode once, decode per subset)."""
+    unimodal_predictor: Callable[[MultiModalNet, Any, int], Tensor] | None = None
+    """How the upper-bound models' validation predicts a batch with modality ``m``'s head (``None``: directly)."""
+
+
+def in_memory(dataset: MultiModalDataset) -> TensorMultiModalDataset:
+    """Load a fixed-shape dataset once into tensors (small benchmarks: no per-step file reads)."""
+    items = [dataset[i] for i in range(len(dataset))]
+    inputs = {name: torch.stack([item.inputs[name] for item in items]) for name in dataset.modalities}
+    available = torch.tensor([item.available for item in items], dtype=torch.bool)
+    target = torch.stack([item.target for item in items])
+    return TensorMultiModalDataset([item.id for item in items], inputs, target, available)
