@@ -36,16 +36,17 @@ def test_changelog_records_the_current_version() -> None:
         assert f"## [{version(distribution)}]" in changelog, distribution
 
 
-def test_run_py_default_states_its_plan_and_exits_0(tmp_path: Path) -> None:
-    environment = {**os.environ, "MCE_DATA_DIR": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "apps" / "train" / "run.py")],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "AudiovisionMNIST" in done.stdout
-    assert "mnist MISSING, fsdd MISSING" in done.stdout
+def test_run_py_composes_the_packages_end_to_end(tmp_path: Path) -> None:
+    """The front door, as a user runs it (a smoke-size run on synthetic files): it trains both methods
+    through all four packages, prints the per-subset table and writes its results."""
+    environment = {**os.environ, "MCE_DATA_DIR": str(tmp_path / "no-data")}
+    (tmp_path / "no-data").mkdir()
+    out = tmp_path / "out"
+    command = [sys.executable, str(ROOT / "apps" / "train" / "run.py"), "--quick", "--steps", "3", "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "SYNTHETIC AudiovisionMNIST" in done.stdout
+    assert "| method | image | audio | image+audio | mean |" in done.stdout
+    assert "| baseline |" in done.stdout
+    assert "| mce |" in done.stdout
+    assert (out / "results.json").is_file()
