@@ -43,7 +43,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python apps/train/run.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"mce-train {__version__}")
     parser.add_argument("--benchmark", default="avmnist", help=f"one of {sorted(benchmarks.BENCHMARKS)}")
-    parser.add_argument("--methods", default="baseline,mce", help="comma-separated: baseline, mce")
+    parser.add_argument("--methods", default="baseline,mce", help="comma-separated: baseline, mce, redcore")
     parser.add_argument("--rates", type=_rates, default=None, help="missing rate per modality, e.g. 0.2,0.8")
     parser.add_argument("--seeds", type=_seeds, default=(0,), help="comma-separated seeds")
     parser.add_argument("--ablation", default="m", help="the paper's Table 2 row, a to m (m: full MCE)")
@@ -84,9 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.ablation not in ABLATION_ROWS:
         raise SystemExit(f"error: --ablation must be one of {sorted(ABLATION_ROWS)}; got {args.ablation!r}")
     methods = tuple(m.strip() for m in args.methods.split(","))
-    unknown = [m for m in methods if m not in ("baseline", "mce")]
+    unknown = [m for m in methods if m not in ("baseline", "mce", "redcore")]
     if unknown:
-        raise SystemExit(f"error: unknown method(s) {unknown}; expected baseline and/or mce")
+        raise SystemExit(f"error: unknown method(s) {unknown}; expected baseline, mce and/or redcore")
     rates = args.rates or bench.paper_rates
     if len(rates) != len(bench.modalities):
         raise SystemExit(

@@ -79,7 +79,17 @@ def _method(
             reduce=distributed.all_reduce_sum,
             seed=seed,
         )
-    raise ValueError(f"unknown method {name!r}; expected 'baseline' or 'mce'")
+    if name == "redcore":
+        from mce_train.redcore import RedCore
+
+        return RedCore(
+            bench.task_loss,
+            bench.modalities,
+            n_train=len(mask.sample_ids),
+            reduce=distributed.all_reduce_sum,
+            seed=seed,
+        )
+    raise ValueError(f"unknown method {name!r}; expected 'baseline', 'mce' or 'redcore'")
 
 
 class ConfigurationError(ValueError):
@@ -177,7 +187,12 @@ def run_seed(
     results: dict[str, Any] = {"mask_file": str(mask_file), "data": splits.source, "methods": {}}
     for name in settings.methods:
         torch.manual_seed(seed)
-        model = bench.build(settings.size, splits)
+        if name == "redcore":
+            from mce_train.redcore import build_redcore
+
+            model: MultiModalNet = build_redcore(bench, settings.size, splits)
+        else:
+            model = bench.build(settings.size, splits)
         method = _method(name, bench, settings, mask, upper, seed, distributed)
         fitted = fit(
             model,

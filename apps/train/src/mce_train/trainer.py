@@ -174,7 +174,15 @@ def fit(
         rank=distributed.rank,
         world=distributed.world,
     )
-    loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate, num_workers=schedule.workers)
+    # The loader's own generator: creating its iterator must not consume the global generator, whose
+    # state a resumed run restores (dropout and friends must draw the same numbers as without the kill).
+    loader = DataLoader(
+        train_set,
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=schedule.workers,
+        generator=torch.Generator().manual_seed(seed),
+    )
     bar = Progress(f"{method.name:>8}", schedule.steps, start=start, enabled=progress and distributed.main)
     autocast = amp and device.type == "cuda"
 
