@@ -247,6 +247,7 @@ def test_quick_run_reports_dice_for_all_15_subsets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(benchmarks.BENCHMARKS, "brats", BRATS_BENCHMARK)
+    (tmp_path / "no-data").mkdir()
     monkeypatch.setenv("MCE_DATA_DIR", str(tmp_path / "no-data"))
     out = tmp_path / "out"
     argv = ["--benchmark", "brats", "--quick", "--methods", "mce", "--steps", "2", "--no-progress", "--out", str(out)]

@@ -26,6 +26,15 @@ def test_defaults_are_the_papers_imbalanced_avmnist_setting() -> None:
         (["--ablation", "z"], "--ablation must be one of"),
         (["--rates", "0.2"], "give 2 rates"),
         (["--methods", "mce,foo"], "unknown method"),
+        (["--methods", "mce,mce"], "lists a method twice"),
+        (["--benchmark", "brats", "--methods", "baseline,redcore"], "redcore is implemented for"),
+        (["--methods", "baseline", "--ablation", "j"], "add mce to --methods"),
+        (["--rates", "0.9,0.9"], "fewer present cells than samples"),
+        (["--seeds", "0,0"], "distinct non-negative"),
+        (["--steps", "0"], "--steps must be >= 1"),
+        (["--checkpoint-every", "0"], "--checkpoint-every must be >= 1"),
+        (["--shapley", "permutation", "--permutations", "3"], "must be even"),
+        (["--masks", "/nonexistent/masks.csv"], "does not exist"),
     ],
 )
 def test_bad_configuration_fails_before_training(args: list[str], message: str, tmp_path: Path) -> None:
@@ -42,3 +51,9 @@ def test_rates_outside_the_unit_interval_and_a_missing_data_dir_are_errors(
     assert "missing rates must be in [0, 1)" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="does not exist"):
         main(["--data", str(tmp_path / "nowhere")])
+
+
+def test_a_data_variable_naming_no_directory_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MCE_DATA_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(SystemExit, match=r"MCE_DATA_DIR is .*nowhere, which is not a directory"):
+        main(["--quick", "--out", str(tmp_path / "o")])

@@ -39,6 +39,13 @@ def test_quick_run_trains_both_methods_on_synthetic_files(
     assert "| mce |" in out
     methods = record["per_seed"][0]["methods"]
     assert set(methods) == {"baseline", "mce"}
+    summary = record["summary"]["mce"]
+    assert set(summary) == {"image", "audio", "image+audio", "mean"}
+    mean = summary["mean"]["accuracy"]
+    assert mean["n"] == 1
+    assert mean["mean"] == pytest.approx(
+        sum(methods["mce"]["test"][s]["accuracy"] for s in ("image", "audio", "image+audio")) / 3
+    )
     assert set(methods["mce"]["test"]) == {"image", "audio", "image+audio"}
     assert (runs / "out" / "results.md").read_text().count("|") > 10
     mask_file = Path(record["per_seed"][0]["mask_file"])
@@ -105,3 +112,13 @@ def test_a_mask_file_from_another_dataset_is_an_error_before_training(
     with pytest.raises(SystemExit, match=r"--masks .*foreign\.csv"):
         main(["--quick", "--no-progress", "--out", str(runs / "foreign-run"), "--masks", str(foreign)])
     assert not (runs / "foreign-run" / "runs").exists()
+
+
+def test_resuming_with_other_settings_is_refused(no_real_data: Path, runs: Path) -> None:
+    out = runs / "settings-changed"
+    _run(out, "--methods", "mce", "--steps", "2")
+    with pytest.raises(SystemExit, match=r"cannot resume from .*made with other settings"):
+        _run(out, "--methods", "mce", "--steps", "2", "--ablation", "i", "--resume")
+    with pytest.raises(SystemExit, match=r"cannot resume from .*made with other settings"):
+        _run(out, "--methods", "mce", "--steps", "3", "--resume")
+    _run(out, "--methods", "mce", "--steps", "2", "--resume", "--checkpoint-every", "1")  # may change

@@ -26,7 +26,7 @@ def _net() -> MultiModalNet:
         iemocap.head(8, 16),
         iemocap.unimodal_heads(8, 16),
         CompletionTransformer(3, 8, heads=2),
-    ).eval()
+    )
 
 
 def _brute_force(model: MultiModalNet, h: torch.Tensor, present: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -54,7 +54,8 @@ def _brute_force(model: MultiModalNet, h: torch.Tensor, present: torch.Tensor, t
 
 
 def test_exact_shapley_from_the_pair_batch_matches_the_textbook_formula() -> None:
-    model = _net()
+    """In training mode too: the head's batch norm must not make one sample's game depend on the others."""
+    model = _net().train()
     generator = torch.Generator().manual_seed(1)
     n = 12
     present = torch.rand(n, 3, generator=generator) < 0.6
@@ -69,6 +70,7 @@ def test_exact_shapley_from_the_pair_batch_matches_the_textbook_formula() -> Non
         h = model.encode(inputs, present, lengths)
         pairs = subset_pairs(present)
         prediction = model.head(model.complete(h.index_select(0, pairs.sample_index), pairs.keep))
+    statistics = {k: v.clone() for k, v in model.state_dict().items() if "running" in k or "num_batches" in k}
 
     class Batch:
         pass
@@ -83,7 +85,14 @@ def test_exact_shapley_from_the_pair_batch_matches_the_textbook_formula() -> Non
         score=classification_score,
     )
     phi = method._shapley(model, h, batch, pairs, prediction)
-    torch.testing.assert_close(phi.double(), _brute_force(model, h, present, target), atol=1e-6, rtol=0)
+    assert model.training  # restored
+    assert statistics  # the head has batch norm
+    for key, value in statistics.items():  # and its running statistics were not touched
+        torch.testing.assert_close(model.state_dict()[key], value)
+    with torch.no_grad():
+        reference = _brute_force(model.eval(), h, present, target)
+    model.train()
+    torch.testing.assert_close(phi, reference, atol=1e-6, rtol=0)
     assert torch.all(phi[~present] == 0)
     assert (phi[present] != 0).sum() >= 3  # an untrained head still gives non-trivial games
     monte_carlo = MCE(
@@ -97,3 +106,5 @@ def test_exact_shapley_from_the_pair_batch_matches_the_textbook_formula() -> Non
     )
     # M = 3: 2**|A_i| <= 8 coalitions fit the budget, so the Monte Carlo path solves every sample exactly
     torch.testing.assert_close(monte_carlo._shapley(model, h, batch, pairs, prediction), phi)
+    for key, value in statistics.items():
+        torch.testing.assert_close(model.state_dict()[key], value)

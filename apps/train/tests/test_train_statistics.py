@@ -28,9 +28,12 @@ def test_single_seed_has_no_interval_and_empty_is_an_error() -> None:
 
 
 def test_t_quantiles_decrease_towards_the_normal() -> None:
-    quantiles = [t_quantile_975(df) for df in range(1, 40)]
+    quantiles = [t_quantile_975(df) for df in range(1, 2000)]
     assert all(a >= b for a, b in itertools.pairwise(quantiles))
-    assert quantiles[-1] == pytest.approx(1.96)
+    assert quantiles[-1] == pytest.approx(1.9612, abs=1e-4)  # df = 1999
+    assert t_quantile_975(31) == pytest.approx(2.0395, abs=1e-4)  # standard table values
+    assert t_quantile_975(60) == pytest.approx(2.0003, abs=1e-4)
+    assert t_quantile_975(120) == pytest.approx(1.9799, abs=1e-4)
 
 
 def test_all_subsets_enumerates_every_non_empty_subset_once() -> None:

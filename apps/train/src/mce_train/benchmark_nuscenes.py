@@ -77,28 +77,6 @@ def bev_iou(prediction: Tensor, target: Tensor) -> Tensor:
     return iou_score(predicted, vehicle, valid=valid)
 
 
-def onecycle_lr(
-    max_lr: float,
-    step: int,
-    total_steps: int,
-    pct_start: float = 0.05,
-    div_factor: float = 25.0,
-    final_div: float = 1e4,
-) -> float:
-    """The learning rate of :class:`torch.optim.lr_scheduler.OneCycleLR` (``anneal_strategy="linear"``) at ``step``.
-
-    Simple-BEV's schedule (the paper's OneCycle): a linear warm-up from ``max_lr / div_factor`` to
-    ``max_lr`` over ``pct_start`` of the run, then a linear decay to ``max_lr / div_factor / final_div``.
-    """
-    if not 0 <= step < total_steps:
-        raise ValueError(f"step must be in [0, {total_steps}); got {step}")
-    initial = max_lr / div_factor
-    peak = float(pct_start * total_steps) - 1
-    if step <= peak:
-        return initial + (max_lr - initial) * step / peak
-    return max_lr + (initial / final_div - max_lr) * (step - peak) / (total_steps - 1 - peak)
-
-
 @dataclass(frozen=True)
 class BEVView:
     """A smaller view of 200×200 BEV samples: the central ``cells``×``cells`` window, pooled ``pool``×``pool``.
@@ -240,11 +218,8 @@ def _nuscenes_build(size: str, splits: Splits) -> MultiModalNet:
 
 
 def _nuscenes_schedule(size: str, n_train: int) -> Schedule:
-    """``paper``: Table 1 (50k iterations, batch 1, AdamW, lr 3e-4); ``quick``: a smoke run.
-
-    Table 1's OneCycle needs a scheduler the trainer's :class:`Schedule` lacks; until it has one the
-    paper schedule runs at the constant peak rate (see :func:`onecycle_lr` for the curve).
-    """
+    """``paper``: Table 1 (50k iterations, batch 1, AdamW, lr 3e-4, OneCycle as Simple-BEV runs it:
+    :func:`mce_train.trainer.onecycle_lr`); ``quick``: a smoke run."""
     del n_train
     if size == "quick":
         return Schedule(steps=8, batch_size=16, lr=3e-3, optimizer="adamw", eval_every=4, checkpoint_every=4)

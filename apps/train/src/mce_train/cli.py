@@ -10,6 +10,7 @@ and checkpoints under ``--out``.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,8 +18,11 @@ import torch
 
 from mce_train import __version__, benchmarks, report
 from mce_train.distributed import setup
-from mce_train.experiment import ConfigurationError, Settings, run_seed
+from mce_train.errors import ConfigurationError
+from mce_train.experiment import Settings, run_seed
 from mce_train.paths import DATA_ENV, REPO_ROOT, data_dir
+
+REDCORE_BENCHMARKS = ("avmnist", "iemocap")
 
 
 def _rates(text: str) -> tuple[float, ...]:
@@ -73,28 +77,57 @@ def _silent(*args: object, **kwargs: object) -> None:
     del args, kwargs
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def _check(args: argparse.Namespace) -> tuple[benchmarks.Benchmark, tuple[str, ...], tuple[float, ...], Path]:
+    """Every setting that can be checked without data: a clear error now rather than mid-run."""
+    from mce_losses import ABLATION_ROWS
+
     try:
         bench = benchmarks.get(args.benchmark)
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None
-    from mce_losses import ABLATION_ROWS
-
     if args.ablation not in ABLATION_ROWS:
         raise SystemExit(f"error: --ablation must be one of {sorted(ABLATION_ROWS)}; got {args.ablation!r}")
     methods = tuple(m.strip() for m in args.methods.split(","))
     unknown = [m for m in methods if m not in ("baseline", "mce", "redcore")]
     if unknown:
         raise SystemExit(f"error: unknown method(s) {unknown}; expected baseline, mce and/or redcore")
+    if len(set(methods)) != len(methods):
+        raise SystemExit(f"error: --methods lists a method twice: {args.methods!r}")
+    if "redcore" in methods and bench.name not in REDCORE_BENCHMARKS:
+        raise SystemExit(f"error: redcore is implemented for {REDCORE_BENCHMARKS}; not for {bench.name}")
+    if args.ablation != "m" and "mce" not in methods:
+        raise SystemExit(f"error: --ablation {args.ablation} selects MCE's terms; add mce to --methods")
     rates = args.rates or bench.paper_rates
     if len(rates) != len(bench.modalities):
         raise SystemExit(
             f"error: {bench.name} has modalities {bench.modalities}: give {len(bench.modalities)} rates; got {rates}"
         )
+    if sum(1 - r for r in rates) < 1:
+        raise SystemExit(f"error: missing rates {rates} leave fewer present cells than samples (sum of 1 - rate < 1)")
+    if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
+        raise SystemExit(f"error: --seeds must be distinct non-negative integers; got {list(args.seeds)}")
+    for name in ("steps", "checkpoint_every"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise SystemExit(f"error: --{name.replace('_', '-')} must be >= 1; got {value}")
+    if args.shapley == "permutation" and (args.permutations < 2 or args.permutations % 2):
+        raise SystemExit(f"error: --permutations must be even and >= 2 (antithetic pairs); got {args.permutations}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"error: --device {args.device}, but this machine has no CUDA device")
+    if args.masks is not None and not args.masks.is_file():
+        raise SystemExit(f"error: the mask file {args.masks} does not exist")
+    configured = os.environ.get(DATA_ENV)
+    if configured and not Path(configured).is_dir():
+        raise SystemExit(f"error: ${DATA_ENV} is {configured}, which is not a directory")
     data = args.data or data_dir()
     if args.data is not None and not data.is_dir():
         raise SystemExit(f"error: the data directory {data} does not exist")
+    return bench, methods, rates, data
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    bench, methods, rates, data = _check(args)
     settings = Settings(
         rates=rates,
         methods=methods,
@@ -121,11 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     per_seed = []
     for seed in args.seeds:
         try:
-            result = run_seed(bench, settings, seed, data, args.out, distributed=distributed, device=device)
+            result = run_seed(bench, settings, seed, data, args.out, distributed=distributed, device=device, say=say)
         except ConfigurationError as error:
             raise SystemExit(f"error: {error}") from None
-        if seed == args.seeds[0]:
-            say(f"data: {result['data']}")
         per_seed.append(result)
     config = {"benchmark": bench.name, **{k: v for k, v in settings.__dict__.items() if k != "extra"}}
     if not distributed.main:

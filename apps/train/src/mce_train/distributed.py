@@ -7,10 +7,16 @@ rank trains on its slice of every global batch (:class:`~mce_train.batches.StepB
 Gradients are averaged by one all-reduce of the flattened gradients after ``backward`` rather than
 by ``DistributedDataParallel``: the MCE step calls the network's parts (encode, complete, head)
 separately, which DDP's forward hooks cannot follow, and parameters a rank did not use (a modality
-absent from its slice) must still take part. Each rank's losses are means over its equal-sized slice,
-so the average of the ranks' gradients is the gradient of the global batch mean for the task loss;
-batch-level Shapley sums (U, phi, counts) are all-reduced before factor B, so B means the same as
-on one process.
+absent from its slice) must still take part (as zeros; a parameter no rank used stays without a
+gradient). Each rank's losses are means over its equal-sized slice, so the average of the ranks'
+gradients is the gradient of the global batch mean for the task loss and L_single; batch-level
+Shapley sums (U, phi, counts) are all-reduced before factor B, so B means the same as on one
+process (both tested against a single process).
+
+Known differences from one process with the same global batch: L_sub and L_aux average over the
+subsets and feasible samples of each rank's slice (Eqs. 11 and 13 normalise per subset, which does
+not split into per-rank means), and batch norm uses per-rank statistics on the CPU (on CUDA the
+network's batch norms become ``SyncBatchNorm``).
 """
 
 from __future__ import annotations
@@ -44,21 +50,24 @@ class Distributed:
         return total
 
     def average_gradients(self, model: nn.Module) -> None:
-        """Replace every gradient by its mean over ranks (unused parameters count as zero)."""
+        """Replace every gradient by its mean over ranks.
+
+        A parameter no rank used keeps ``grad = None`` (as on one process, so Adam's momentum and
+        weight decay leave it alone); one used by some ranks only counts as zero on the others.
+        """
         if self.world == 1:
             return
         params = [p for p in model.parameters() if p.requires_grad]
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-        flat = torch.cat([p.grad.reshape(-1) for p in params if p.grad is not None])
+        used = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=params[0].device)
+        dist.all_reduce(used, op=dist.ReduceOp.SUM)
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
         flat /= self.world
         offset = 0
-        for p in params:
-            assert p.grad is not None
+        for p, count in zip(params, used.tolist(), strict=True):
             n = p.numel()
-            p.grad.copy_(flat[offset : offset + n].view_as(p))
+            p.grad = flat[offset : offset + n].view_as(p).clone() if count > 0 else None
             offset += n
 
     def barrier(self) -> None:

@@ -8,6 +8,8 @@ every non-empty modality subset.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,10 @@ from torch.utils.data import DataLoader
 from mce_data import IncompleteDataset, MissingMask, collate_incomplete
 from mce_data.sample import available_matrix
 from mce_losses import ABLATION_ROWS, MCEObjective, factor_a
+from mce_train import __version__
 from mce_train.benchmark_base import Benchmark
 from mce_train.distributed import SINGLE, Distributed
+from mce_train.errors import ConfigurationError
 from mce_train.evaluation import evaluate
 from mce_train.methods import MCE, Baseline
 from mce_train.network import MultiModalNet
@@ -92,10 +96,6 @@ def _method(
     raise ValueError(f"unknown method {name!r}; expected 'baseline', 'mce' or 'redcore'")
 
 
-class ConfigurationError(ValueError):
-    """A setting that cannot work (e.g. a mask file drawn for another dataset), found before training."""
-
-
 def _training_mask(
     bench: Benchmark, settings: Settings, train: Any, seed: int, out: Path, distributed: Distributed
 ) -> tuple[MissingMask, Path]:
@@ -129,6 +129,7 @@ def run_seed(
     *,
     distributed: Distributed = SINGLE,
     device: torch.device | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate every method of ``settings`` for one seed; per-method, per-subset metrics.
 
@@ -139,6 +140,8 @@ def run_seed(
     if not distributed.main:  # rank 0 writes any synthetic files and caches first
         distributed.barrier()
     splits = bench.splits(data, cache, seed, settings.size)
+    if say is not None and seed == settings.seeds[0]:
+        say(f"data: {splits.source}")
     if distributed.main:
         distributed.barrier()
     schedule: Schedule = bench.schedule(settings.size, len(splits.train))
@@ -159,13 +162,17 @@ def run_seed(
     if "mce" in settings.methods:
         # The unimodal models train for half the multi-modal steps: one modality, one small network.
         unimodal_schedule = Schedule(**{**schedule.__dict__, "steps": max(1, schedule.steps // 2)})
+        shapes = {k: tuple(v.shape) for k, v in bench.build(settings.size, splits).state_dict().items()}
         key = cache_key(
             {
                 "bench": bench.name,
+                "data": splits.source,  # real and synthetic files share ids: the source tells them apart
                 "mask": mask_file.read_text(),
                 "seed": seed,
                 "schedule": unimodal_schedule,
                 "size": settings.size,
+                "network": shapes,
+                "version": __version__,
             }
         )
         upper = upper_bound_scores(
@@ -183,6 +190,7 @@ def run_seed(
             device=device,
             progress=settings.progress,
             distributed=distributed,
+            resume=settings.resume,
         )
     results: dict[str, Any] = {"mask_file": str(mask_file), "data": splits.source, "methods": {}}
     for name in settings.methods:
@@ -208,6 +216,16 @@ def run_seed(
             progress=settings.progress,
             distributed=distributed,
             amp=settings.amp,
+            fingerprint={
+                "benchmark": bench.name,
+                "method": name,
+                "ablation": settings.ablation if name == "mce" else None,
+                "shapley": (settings.shapley, settings.permutations) if name == "mce" else None,
+                "mask": hashlib.sha256(mask_file.read_bytes()).hexdigest(),
+                "data": splits.source,
+                "size": settings.size,
+                "seed": seed,
+            },
         )
         model.load_state_dict(fitted.best_state)
         scores = evaluate(model, _loader(test, schedule.batch_size), bench.metric, device, bench.predictor)

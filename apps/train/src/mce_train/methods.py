@@ -9,7 +9,11 @@ serves three terms at once:
 * the Shapley values of Eq. 5: the pair's per-sample score (0/1 correct, Dice, ...) is the
   coalition value ``v_n(S)``; :func:`mce_shapley.exact` values each sample's own game by looking
   those values up (``v_n(∅) = 0``: no modality, no correct answer), so exact Shapley costs no
-  extra forward. ``shapley="permutation"`` instead asks the model for the coalitions a Monte Carlo
+  extra forward. Coalition values are per-sample games only in evaluation mode: when the network
+  has batch norm or dropout (e.g. IEMOCAP's and nuScenes' heads), a training-mode prediction
+  depends on the rest of the pair batch, so the pairs are scored again, without gradient, in
+  evaluation mode (batch-norm statistics untouched); a network without such layers reuses the
+  training forward. ``shapley="permutation"`` instead asks the model for the coalitions a Monte Carlo
   budget draws (the option for many modalities, where the pair batch would be too large).
 
 Factor B (Eq. 8) comes from sums over the batch (``U``, ``phi``, counts), passed through
@@ -26,7 +30,7 @@ from torch import Tensor
 
 import mce_shapley
 from mce_losses import MCEObjective, SubsetPairs, capability_statistics, factor_b, subset_pairs
-from mce_train.network import MultiModalNet
+from mce_train.network import MultiModalNet, evaluation_mode, mode_dependent
 
 PerSample = Callable[[Tensor, Tensor], Tensor]
 """``(prediction[N, ...], target[N, ...]) -> Float[N]``: a per-sample loss or score."""
@@ -117,7 +121,7 @@ class MCE:
         if self.objective.needs_factor_b:
             assert pairs is not None
             assert pair_prediction is not None
-            phi = self._shapley(model, h, batch, pairs, pair_prediction)
+            phi = self._shapley(model, h.detach(), batch, pairs, pair_prediction)
             rows = torch.tensor([self.row_of[i] for i in batch.ids], device=self.upper_scores.device)
             upper = self.upper_scores.index_select(0, rows).to(present.device)
             stats = [self.reduce(s) for s in capability_statistics(upper, phi, present)]
@@ -151,7 +155,12 @@ class MCE:
 
     @torch.no_grad()
     def _shapley(self, model: MultiModalNet, h: Tensor, batch: Any, pairs: SubsetPairs, prediction: Tensor) -> Tensor:
-        """``Float[N, M]``: each sample's Shapley values of its fused head's score (Eq. 5)."""
+        """``Float64[N, M]``: each sample's Shapley values of its fused head's score (Eq. 5), in eval mode."""
+        if model.training and mode_dependent(model):
+            with evaluation_mode(model):
+                return self._shapley(
+                    model, h, batch, pairs, model.predict(h.index_select(0, pairs.sample_index), pairs.keep)
+                )
         present, target = batch.present, batch.target
         n, m = present.shape
         if self.shapley == "exact":
@@ -165,7 +174,7 @@ class MCE:
                 return table[samples, (coalitions.long() * bits).sum(1)]
 
             game = mce_shapley.RowGame(lookup, n, device=present.device)
-            return mce_shapley.exact(game, m, available=present).values.to(h.dtype)
+            return mce_shapley.exact(game, m, available=present).values
 
         def evaluate(samples: Tensor, coalitions: Tensor) -> Tensor:
             keep = coalitions & present.index_select(0, samples)
@@ -182,7 +191,7 @@ class MCE:
             generator=generator,
             exact_when_cheaper=self.exact_when_cheaper,
         )
-        return result.values.to(h.dtype)
+        return result.values
 
     def state_dict(self) -> dict[str, Any]:
         return {"calls": self.calls}

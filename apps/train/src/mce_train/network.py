@@ -13,7 +13,8 @@ task loss, a subset of them for L_sub, L_aux and the Shapley coalition values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -113,3 +114,22 @@ class MultiModalNet(nn.Module):
     ) -> Tensor:
         """The fused prediction from each sample's own modalities."""
         return self.predict(self.encode(inputs, present, lengths, extras), present)
+
+
+def mode_dependent(model: nn.Module) -> bool:
+    """Whether ``model`` computes differently in training mode (batch norm or dropout inside)."""
+    return any(
+        isinstance(layer, (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)) for layer in model.modules()
+    )
+
+
+@contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` in evaluation mode inside the block, then restore each layer's own mode."""
+    modes = [(layer, layer.training) for layer in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for layer, training in modes:
+            layer.training = training

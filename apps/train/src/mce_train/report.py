@@ -6,6 +6,7 @@ import json
 import platform
 import subprocess
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,23 @@ def table(per_seed: Sequence[dict[str, Any]], methods: Sequence[str], metric: st
     return "\n".join(lines)
 
 
+def summary(per_seed: Sequence[dict[str, Any]], methods: Sequence[str]) -> dict[str, Any]:
+    """``{method: {subset or "mean": {metric: {mean, std, low, high, n}}}}`` over seeds (95% CI)."""
+    out: dict[str, Any] = {}
+    for method in methods:
+        tests = [r["methods"][method]["test"] for r in per_seed]
+        subsets = list(tests[0])
+        metrics = list(tests[0][subsets[0]])
+        rows: dict[str, Any] = {}
+        for subset in subsets:
+            rows[subset] = {m: asdict(summarize([t[subset][m] for t in tests])) for m in metrics}
+        rows["mean"] = {
+            m: asdict(summarize([sum(t[s][m] for s in subsets) / len(subsets) for t in tests])) for m in metrics
+        }
+        out[method] = rows
+    return out
+
+
 def write(
     out: Path,
     config: dict[str, Any],
@@ -59,6 +77,7 @@ def write(
     first = per_seed[0]["methods"][methods[0]]["test"]
     names = [metric] + [m for m in next(iter(first.values())) if m != metric]
     record = {
+        "summary": summary(per_seed, methods),
         "config": config,
         "git_commit": git_commit(repo),
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from mce_train import checkpoint
 from mce_train.batches import StepBatches
 from mce_train.distributed import SINGLE, Distributed
+from mce_train.errors import ConfigurationError
 from mce_train.network import MultiModalNet
 from mce_train.progress import Progress
 
@@ -131,6 +132,7 @@ def fit(
     progress: bool = True,
     distributed: Distributed = SINGLE,
     amp: bool = False,
+    fingerprint: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train ``model`` with ``method`` for ``schedule.steps`` steps; return the best validation model.
 
@@ -141,17 +143,28 @@ def fit(
     ``train_log.csv`` (one row per logged step). With ``resume`` the run continues from the
     checkpoint, truncating log rows written after it.
 
+    ``fingerprint`` (the settings that make the run what it is) is saved in the checkpoint; resuming
+    from a checkpoint made with other settings is a :class:`~mce_train.errors.ConfigurationError`.
+
     Under torchrun (``distributed.world > 1``) each rank trains on its slice of every global batch,
     gradients are averaged over ranks, and only rank 0 writes files. ``amp`` runs the loss in
     bfloat16 autocast on CUDA (ignored on the CPU).
     """
     model.to(device)
+    if distributed.world > 1 and device.type == "cuda":
+        torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]  # nested: in place
     optimizer = _optimizer(model, schedule)
     ckpt_path, log_path = run_dir / "checkpoint.pt", run_dir / "train_log.csv"
     start, best_score, best_step = 0, float("-inf"), -1
     best_state = copy.deepcopy(model.state_dict())
     if resume and ckpt_path.is_file():
         state = checkpoint.load(ckpt_path)
+        if state.get("fingerprint") != fingerprint or _essential(state.get("schedule")) != _essential(asdict(schedule)):
+            raise ConfigurationError(
+                f"cannot resume from {ckpt_path}: it was made with other settings "
+                f"({state.get('fingerprint')}, {state.get('schedule')}; now {fingerprint}, {asdict(schedule)}); "
+                "use another --out, or drop --resume to start over"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         method.load_state_dict(state["method"])
@@ -201,6 +214,7 @@ def fit(
                 "best_step": best_step,
                 "rng": checkpoint.rng_state(),
                 "schedule": asdict(schedule),
+                "fingerprint": fingerprint,
             },
         )
 
@@ -232,6 +246,13 @@ def fit(
         if step % schedule.checkpoint_every == 0 or step == schedule.steps:
             save(step)
     return FitResult(best_state, best_score, best_step, log_path)
+
+
+def _essential(schedule: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The schedule without what a resumed run may change (how often it checkpoints, its loader workers)."""
+    if schedule is None:
+        return None
+    return {k: v for k, v in schedule.items() if k not in ("checkpoint_every", "workers")}
 
 
 def _append_log(path: Path, row: dict[str, float]) -> None:

@@ -92,11 +92,13 @@ def upper_bound_scores(
     device: torch.device,
     progress: bool = True,
     distributed: Distributed = SINGLE,
+    resume: bool = False,
 ) -> Tensor:
     """``Float[N_train, M]``: the frozen unimodal models' scores, rows in ``sample_ids`` order.
 
     Loads ``cache_file`` when it exists (and holds the same ids); otherwise trains one model per
-    modality with :func:`~mce_train.trainer.fit`, scores the training set, and writes the file.
+    modality with :func:`~mce_train.trainer.fit` (resuming its checkpoint with ``resume``), scores the
+    training set, and writes the file.
     """
     if cache_file.is_file():
         cached = checkpoint.load(cache_file)
@@ -120,6 +122,8 @@ def upper_bound_scores(
             device=device,
             progress=progress,
             distributed=distributed,
+            resume=resume,
+            fingerprint={"unimodal": m, "cache": cache_file.name},
         )
         model.load_state_dict(result.best_state)
         ids, column = unimodal_scores(model, m, ordered_loader(), score, device)
