@@ -48,7 +48,7 @@ WORKER = textwrap.dedent(
         else:
             upper = torch.rand(n, 2, generator=torch.Generator().manual_seed(2)).round()
             method = MCE(MCEObjective(factor_a(mask.present)), upper, ids, task_loss=cross_entropy,
-                         score=classification_score, reduce=distributed.all_reduce_sum)
+                         score=classification_score, reduce=distributed.all_reduce_sum, world=distributed.world)
         result = fit(model, method, train, lambda m: 0.0, schedule, collate=collate_incomplete, seed=0,
                      run_dir=out / name, device=device, progress=False, distributed=distributed)
         report[name] = {
@@ -91,13 +91,12 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict[st
     return _run(script, work / "one", 1), _run(script, work / "two", 2)
 
 
-def test_two_gloo_ranks_match_one_process_for_the_task_loss(
-    reports: tuple[dict[str, dict[str, object]], ...],
-) -> None:
+@pytest.mark.parametrize("method", ["baseline", "mce"])
+def test_two_gloo_ranks_train_like_one_process(reports: tuple[dict[str, dict[str, object]], ...], method: str) -> None:
     import torch
 
     one, two = reports
-    params_one, params_two = one["baseline"]["params"], two["baseline"]["params"]
+    params_one, params_two = one[method]["params"], two[method]["params"]
     assert isinstance(params_one, dict)
     assert isinstance(params_two, dict)
     for key, value in params_one.items():

@@ -9,14 +9,14 @@ by ``DistributedDataParallel``: the MCE step calls the network's parts (encode, 
 separately, which DDP's forward hooks cannot follow, and parameters a rank did not use (a modality
 absent from its slice) must still take part (as zeros; a parameter no rank used stays without a
 gradient). Each rank's losses are means over its equal-sized slice, so the average of the ranks'
-gradients is the gradient of the global batch mean for the task loss and L_single; batch-level
-Shapley sums (U, phi, counts) are all-reduced before factor B, so B means the same as on one
-process (both tested against a single process).
+gradients is the gradient of the global batch mean for the task loss and L_single; L_sub and
+L_aux weight each (sample, subset) row by the global batch's subset counts (all-reduced), since
+their per-subset normalisation does not split into per-rank means; batch-level Shapley sums (U,
+phi, counts) are all-reduced before factor B, so B means the same as on one process. A test checks
+the baseline's and MCE's weights and B against one process with the same global batch.
 
-Known differences from one process with the same global batch: L_sub and L_aux average over the
-subsets and feasible samples of each rank's slice (Eqs. 11 and 13 normalise per subset, which does
-not split into per-rank means), and batch norm uses per-rank statistics on the CPU (on CUDA the
-network's batch norms become ``SyncBatchNorm``).
+One known difference: on the CPU, batch norm uses per-rank statistics (on CUDA the network's batch
+norms become ``SyncBatchNorm``).
 """
 
 from __future__ import annotations

@@ -82,6 +82,7 @@ def _method(
             permutations=settings.permutations,
             reduce=distributed.all_reduce_sum,
             seed=seed,
+            world=distributed.world,
         )
     if name == "redcore":
         from mce_train.redcore import RedCore

@@ -29,7 +29,15 @@ import torch
 from torch import Tensor
 
 import mce_shapley
-from mce_losses import MCEObjective, SubsetPairs, capability_statistics, factor_b, subset_pairs
+from mce_losses import (
+    MCEObjective,
+    SubsetPairs,
+    capability_statistics,
+    factor_b,
+    subset_pair_weights,
+    subset_pairs,
+    subset_row_counts,
+)
 from mce_train.network import MultiModalNet, evaluation_mode, mode_dependent
 
 PerSample = Callable[[Tensor, Tensor], Tensor]
@@ -74,6 +82,9 @@ class MCE:
         exact_when_cheaper: let the Monte Carlo estimator solve a sample exactly when its
             ``2**|A_i|`` coalitions cost less than the budget (turn off only to time Monte Carlo).
         reduce: sums a tensor over processes (identity on one process).
+        world: the number of processes; above 1, L_sub and L_aux weight each row by the whole
+            batch's subset counts (summed with ``reduce``), so the ranks' averaged gradients are
+            those of one process with the global batch.
         seed: seeds the Monte Carlo generator.
     """
 
@@ -92,6 +103,7 @@ class MCE:
         exact_when_cheaper: bool = True,
         reduce: Callable[[Tensor], Tensor] = _identity,
         seed: int = 0,
+        world: int = 1,
     ) -> None:
         if shapley not in ("exact", "permutation"):
             raise ValueError(f"shapley must be 'exact' or 'permutation'; got {shapley!r}")
@@ -104,6 +116,7 @@ class MCE:
         self.task_loss, self.score, self.shapley, self.permutations = task_loss, score, shapley, permutations
         self.reduce, self.seed, self.calls = reduce, seed, 0
         self.exact_when_cheaper = exact_when_cheaper
+        self.world = world
         self.last_phi_sum: Tensor | None = None
 
     def loss(self, model: MultiModalNet, batch: Any) -> tuple[Tensor, dict[str, float]]:
@@ -138,7 +151,12 @@ class MCE:
             assert pairs is not None
             assert pair_prediction is not None
             pair_losses = self.task_loss(pair_prediction, target.index_select(0, pairs.sample_index))
+        pair_weights = None
+        if pairs is not None and self.world > 1:
+            counts = self.reduce(subset_row_counts(pairs))
+            pair_weights = subset_pair_weights(pairs, counts, scale=float(self.world))
         terms = self.objective(
+            pair_weights=pair_weights,
             task=task,
             present=present,
             factor_b=b,

@@ -38,7 +38,16 @@ from mce_losses.redcore import SupervisionRegulator, moving_average, relative_ad
 from mce_losses.redcore_projection import project_eta
 from mce_losses.scores import classification_score, dice_score, iou_score, regression_score
 from mce_losses.shapley import shapley_from_pairs
-from mce_losses.subsets import SubsetPairs, all_subsets, batch_subsets, pair_features, subset_codes, subset_pairs
+from mce_losses.subsets import (
+    SubsetPairs,
+    all_subsets,
+    batch_subsets,
+    pair_features,
+    subset_codes,
+    subset_pair_weights,
+    subset_pairs,
+    subset_row_counts,
+)
 from mce_losses.vib import GaussianHead, gaussian_kl, reparameterize, vib_loss
 
 __all__ = [
@@ -75,7 +84,9 @@ __all__ = [
     "single_modal_loss",
     "subset_codes",
     "subset_loss",
+    "subset_pair_weights",
     "subset_pairs",
+    "subset_row_counts",
     "total_objective",
     "vib_loss",
 ]

@@ -86,7 +86,10 @@ def _group_mean_of_means(values: Tensor, group: Tensor, n_groups: int) -> Tensor
     return means.sum() / occurring.sum().clamp_min(1).to(values.dtype)
 
 
-def _average_rows(row_values: Tensor, pairs: SubsetPairs, normalization: str) -> Tensor:
+def _average_rows(row_values: Tensor, pairs: SubsetPairs, normalization: str, weights: Tensor | None = None) -> Tensor:
+    if weights is not None:
+        check_shape("pair_weights", weights, (pairs.n_pairs,), "(one weight per row of pairs)")
+        return (row_values * weights.detach().to(row_values.dtype)).sum()
     if normalization == "subset":
         return _group_mean_of_means(row_values, pairs.subset_index, pairs.n_subsets)
     return _group_mean_of_means(row_values, pairs.sample_index, pairs.n_samples)
@@ -142,7 +145,13 @@ def single_modal_loss(
     return weighted.sum() if modality_reduction == "sum" else weighted.mean()
 
 
-def subset_loss(pair_losses: Tensor, pairs: SubsetPairs, *, normalization: PairNormalization = "subset") -> Tensor:
+def subset_loss(
+    pair_losses: Tensor,
+    pairs: SubsetPairs,
+    *,
+    normalization: PairNormalization = "subset",
+    pair_weights: Tensor | None = None,
+) -> Tensor:
     """L_sub (Eq. 11): the task loss of the prediction from every feasible modality subset.
 
     ``L_sub = 1/|S_batch| sum_S 1/|N_S| sum_{n in N_S} rho(f_dec(f_fusion({h_{n,m}}_{m in S})), Y_n)``
@@ -154,6 +163,9 @@ def subset_loss(pair_losses: Tensor, pairs: SubsetPairs, *, normalization: PairN
         pairs: from :func:`~mce_losses.subset_pairs` on the batch.
         normalization: ``"subset"`` (Eq. 11, default) or ``"sample"`` (the reference code); see
             :data:`PairNormalization`.
+        pair_weights: ``Float[P]`` from :func:`~mce_losses.subset_pair_weights` (e.g. with counts
+            all-reduced over processes): the loss is then ``sum_p w_p rho_p`` and ``normalization``
+            is not used.
 
     Returns:
         A scalar; 0 when there are no rows.
@@ -164,7 +176,7 @@ def subset_loss(pair_losses: Tensor, pairs: SubsetPairs, *, normalization: PairN
     check_choice("normalization", normalization, _NORMALIZATIONS)
     if pair_losses.device != pairs.present.device:
         raise ValueError(f"pair_losses is on {pair_losses.device}; expected {pairs.present.device}, the pairs' device")
-    return _average_rows(pair_losses, pairs, normalization)
+    return _average_rows(pair_losses, pairs, normalization, pair_weights)
 
 
 def _distance(reconstructed: Tensor, target: Tensor, distance: Distance | DistanceFn) -> Tensor:
@@ -194,6 +206,7 @@ def auxiliary_loss(
     distance: Distance | DistanceFn = "l1",
     detach_target: bool = False,
     normalization: PairNormalization = "subset",
+    pair_weights: Tensor | None = None,
 ) -> Tensor:
     """L_aux (Eq. 13): reconstruct every dropped modality from every feasible subset.
 
@@ -213,6 +226,8 @@ def auxiliary_loss(
         detach_target: stop the gradient into ``features`` (default False, as the reference
             code: the target modality's encoder is pulled towards what the others predict).
         normalization: ``"subset"`` (Eq. 13, default) or ``"sample"``; see :data:`PairNormalization`.
+        pair_weights: ``Float[P]`` row weights from :func:`~mce_losses.subset_pair_weights`, which
+            replace ``normalization`` (see :func:`subset_loss`).
 
     Returns:
         A scalar; 0 when there are no rows.
@@ -249,7 +264,7 @@ def auxiliary_loss(
     )
     per_entry = torch.where(drop, per_entry.to(dtype), zero) * factor
     per_row = per_entry.sum(dim=1) / drop.sum(dim=1).clamp_min(1).to(dtype)
-    return _average_rows(per_row, pairs, normalization)
+    return _average_rows(per_row, pairs, normalization, pair_weights)
 
 
 def total_objective(

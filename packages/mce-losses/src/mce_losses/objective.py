@@ -172,7 +172,9 @@ class MCEObjective(nn.Module):
     * ``unimodal_losses``: ``Float[N, M]`` per-sample losses of each modality's own head, for L_single;
     * ``pairs``: :func:`~mce_losses.subset_pairs` of ``present``, for L_sub and L_aux;
     * ``pair_losses``: ``Float[P]``, per-row losses of the subset predictions, for L_sub;
-    * ``reconstructed``: ``[P, M, ...]`` and ``features``: ``[N, M, ...]``, for L_aux.
+    * ``reconstructed``: ``[P, M, ...]`` and ``features``: ``[N, M, ...]``, for L_aux;
+    * ``pair_weights``: optional ``Float[P]`` from :func:`~mce_losses.subset_pair_weights`, replacing
+      the per-batch normalisation of L_sub and L_aux (a batch split across processes).
     """
 
     factor_a: Tensor | None
@@ -273,6 +275,7 @@ class MCEObjective(nn.Module):
         pair_losses: Tensor | None = None,
         reconstructed: Tensor | None = None,
         features: Tensor | None = None,
+        pair_weights: Tensor | None = None,
     ) -> MCETerms:
         """Compute Eq. 14 and its parts; see the class docstring for the inputs."""
         check_floating("task", task)
@@ -299,7 +302,7 @@ class MCEObjective(nn.Module):
         if self.switches.sub:
             sub_pairs = _pairs_of(pairs, present, "sub")
             losses = _required(pair_losses, "pair_losses (Float[P])", "sub")
-            sub = subset_loss(losses, sub_pairs, normalization=self.normalization)
+            sub = subset_loss(losses, sub_pairs, normalization=self.normalization, pair_weights=pair_weights)
         if self.switches.aux:
             aux_pairs = _pairs_of(pairs, present, "aux")
             aux = auxiliary_loss(
@@ -310,6 +313,7 @@ class MCEObjective(nn.Module):
                 distance=self.distance,
                 detach_target=self.detach_target,
                 normalization=self.normalization,
+                pair_weights=pair_weights,
             )
         total = task
         if self.switches.single:

@@ -225,3 +225,44 @@ def pair_features(features: Tensor, pairs: SubsetPairs, *, fill: float = 0.0) ->
     rows = features[pairs.sample_index]
     keep = pairs.keep.view(*pairs.keep.shape, *([1] * (features.dim() - 2)))
     return torch.where(keep, rows, torch.full((), fill, dtype=rows.dtype, device=rows.device))
+
+
+def subset_row_counts(pairs: SubsetPairs) -> Tensor:
+    """``Float[2**M]``: how many rows of ``pairs`` each subset (by :func:`subset_codes`) has, i.e. ``|N_S|``.
+
+    Sum it over processes (all-reduce) to get the global batch's ``|N_S|`` for :func:`subset_pair_weights`.
+
+    >>> pairs = subset_pairs(torch.tensor([[True, True], [True, False]]))
+    >>> subset_row_counts(pairs).tolist()      # {0}: 2 samples, {1}: 1, {0, 1}: 1
+    [0.0, 2.0, 1.0, 1.0]
+    """
+    check_pairs(pairs)
+    codes = subset_codes(pairs.keep)
+    size = 2**pairs.n_modalities
+    return torch.zeros(size, device=codes.device).index_add(0, codes, torch.ones(codes.shape[0], device=codes.device))
+
+
+def subset_pair_weights(pairs: SubsetPairs, row_counts: Tensor | None = None, *, scale: float = 1.0) -> Tensor:
+    """``Float[P]``: row weights ``scale / (|S_batch| |N_S|)`` that turn a weighted sum of the rows into Eqs. 11 / 13.
+
+    ``sum_p w_p rho_p`` equals :func:`~mce_losses.subset_loss` with ``normalization="subset"`` when
+    ``row_counts`` are this batch's own (:func:`subset_row_counts`, the default). With counts summed
+    over the slices of a batch split across processes, each process's weighted sum is its share of
+    the whole batch's L_sub / L_aux, and the shares add up to it exactly; pass ``scale=world_size``
+    when the gradients are then averaged over processes.
+
+    Args:
+        pairs: this process's pairs.
+        row_counts: ``Float[2**M]``, ``|N_S|`` per subset code over the whole batch (default: these pairs').
+        scale: a factor on every weight.
+    """
+    check_pairs(pairs)
+    counts = subset_row_counts(pairs) if row_counts is None else row_counts
+    expected = (2**pairs.n_modalities,)
+    if tuple(counts.shape) != expected:
+        raise ValueError(
+            f"row_counts must have shape {list(expected)} (one count per subset code); got {list(counts.shape)}"
+        )
+    n_subsets = (counts > 0).sum().clamp_min(1)
+    per_row = counts.to(pairs.present.device)[subset_codes(pairs.keep)]
+    return scale / (n_subsets * per_row.clamp_min(1))
