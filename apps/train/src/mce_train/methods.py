@@ -63,7 +63,8 @@ class Baseline:
         del state
 
 
-def _identity(tensor: Tensor) -> Tensor:
+def identity(tensor: Tensor) -> Tensor:
+    """The ``reduce`` of a single process: nothing to sum over."""
     return tensor
 
 
@@ -101,7 +102,7 @@ class MCE:
         shapley: str = "exact",
         permutations: int = 200,
         exact_when_cheaper: bool = True,
-        reduce: Callable[[Tensor], Tensor] = _identity,
+        reduce: Callable[[Tensor], Tensor] = identity,
         seed: int = 0,
         world: int = 1,
     ) -> None:

@@ -22,10 +22,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from mce_train import checkpoint
 from mce_train.distributed import SINGLE, Distributed
+from mce_train.methods import PerSample
 from mce_train.network import MultiModalNet
 from mce_train.trainer import Schedule, fit
-
-PerSample = Callable[[Tensor, Tensor], Tensor]
 
 
 class Unimodal:

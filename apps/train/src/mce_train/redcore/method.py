@@ -35,18 +35,12 @@ import torch
 from torch import Tensor
 
 from mce_losses import SupervisionRegulator, gaussian_kl, reparameterize, vib_loss
+from mce_train.methods import PerSample, identity
 from mce_train.network import MultiModalNet
 from mce_train.redcore.network import RedCoreNet
 
-PerSample = Callable[[Tensor, Tensor], Tensor]
-"""``(prediction[N, ...], target[N, ...]) -> Float[N]``: a per-sample loss."""
-
 PAPER_REGULATION: dict[str, float] = {"p": 2.0, "xi_1": 0.015, "xi_2": 0.15, "period": 3, "alpha_1": 0.1, "beta": 0.7}
 """The paper's supervision-regulation settings (Implementation Details)."""
-
-
-def _identity(tensor: Tensor) -> Tensor:
-    return tensor
 
 
 class RedCore:
@@ -77,7 +71,7 @@ class RedCore:
         gamma: float = 0.008,
         gamma_on: str = "kl",
         regulation: dict[str, float] | None = None,
-        reduce: Callable[[Tensor], Tensor] = _identity,
+        reduce: Callable[[Tensor], Tensor] = identity,
         seed: int = 0,
     ) -> None:
         if gamma_on not in ("kl", "task"):
