@@ -122,3 +122,10 @@ def test_resuming_with_other_settings_is_refused(no_real_data: Path, runs: Path)
     with pytest.raises(SystemExit, match=r"cannot resume from .*made with other settings"):
         _run(out, "--methods", "mce", "--steps", "3", "--resume")
     _run(out, "--methods", "mce", "--steps", "2", "--resume", "--checkpoint-every", "1")  # may change
+
+
+def test_cache_goes_where_asked(no_real_data: Path, runs: Path) -> None:
+    elsewhere = runs / "elsewhere-cache"
+    _run(runs / "cache-run", "--methods", "mce", "--steps", "2", "--cache", str(elsewhere))
+    assert (elsewhere / "synthetic-avmnist" / "fsdd").is_dir()
+    assert list((elsewhere / "unimodal").glob("avmnist-*.pt"))

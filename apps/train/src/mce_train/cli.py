@@ -67,6 +67,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=None, help=f"data folder (default ${DATA_ENV} or ../shared/data)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "default", help="where results go")
     parser.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="cache of synthetic files, MFCCs and unimodal models (default: beside --out)",
+    )
     parser.add_argument("--masks", type=Path, default=None, help="a training-mask CSV to use instead of drawing one")
     parser.add_argument("--resume", action="store_true", help="continue each run from its last checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -143,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
         amp=not args.no_amp,
         masks=args.masks,
+        cache=args.cache,
     )
     distributed, device = setup(args.device)
     say = print if distributed.main else _silent

@@ -48,6 +48,8 @@ class Settings:
     resume: bool = False
     progress: bool = True
     amp: bool = True
+    cache: Path | None = None
+    """Where synthetic files, MFCCs and unimodal models are cached (default: ``cache`` beside ``out``)."""
     masks: Path | None = None
     """A training-mask CSV to use (for every seed) instead of drawing one; it must match the dataset."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -137,7 +139,7 @@ def run_seed(
     Under torchrun every rank calls this; rank 0 draws and saves the masks first, the others read them.
     """
     device = device or torch.device(settings.device)
-    cache = out.parent / "cache"
+    cache = settings.cache or out.parent / "cache"
     if not distributed.main:  # rank 0 writes any synthetic files and caches first
         distributed.barrier()
     splits = bench.splits(data, cache, seed, settings.size)

@@ -113,7 +113,8 @@ class FinishedRun:
     def data(self, seed: int, data: Path) -> RunData:
         """Rebuild ``seed``'s splits as :func:`mce_train.experiment.run_seed` did (cache: ``out/../cache``)."""
         bench = self.bench
-        splits = bench.splits(data, self.out.parent / "cache", seed, self.size)
+        cache = self.config.get("cache")
+        splits = bench.splits(data, Path(cache) if cache else self.out.parent / "cache", seed, self.size)
         mask = MissingMask.load_csv(
             self.mask_file(seed), expected_ids=splits.train.sample_ids(), modalities=bench.modalities
         )
