@@ -50,3 +50,11 @@ def test_run_py_composes_the_packages_end_to_end(tmp_path: Path) -> None:
     assert "| baseline |" in done.stdout
     assert "| mce |" in done.stdout
     assert (out / "results.json").is_file()
+
+
+def test_readme_python_example_runs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    assert blocks, "the README lost its Python example"
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
