@@ -32,7 +32,7 @@ def _copy(root: Path, target: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("name", ["mce_data.iemocap", "mce_data.synthetic_iemocap"])
+@pytest.mark.parametrize("name", ["mce_data.iemocap", "mce_data.iemocap_io", "mce_data.synthetic_iemocap"])
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

@@ -12,10 +12,12 @@ import pytest
 MODULES = [
     "mce_losses",
     "mce_losses.factors",
+    "mce_losses.capability",
     "mce_losses.scores",
     "mce_losses.subsets",
     "mce_losses.shapley",
     "mce_losses.losses",
+    "mce_losses.ablation",
     "mce_losses.objective",
     "mce_losses.redcore",
     "mce_losses.redcore_projection",

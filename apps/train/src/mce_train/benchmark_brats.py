@@ -32,8 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
-from torch.nn import functional
 
 from mce_data import (
     BRATS20,
@@ -42,13 +40,16 @@ from mce_data import (
     BraTS,
     BraTSLayout,
     BraTSNpy,
-    sliding_window_inference,
     write_synthetic_brats,
 )
 from mce_data.brats import MODALITIES, find_cases, resolve
 from mce_data.sample import Sample
 from mce_train.benchmark_base import Benchmark, Splits
-from mce_train.metrics_segmentation import RegionDiceMetric, region_dice
+from mce_train.brats_losses import dice_cross_entropy as dice_cross_entropy
+from mce_train.brats_losses import mean_region_dice as mean_region_dice
+from mce_train.brats_predictors import sliding_window_predictor as sliding_window_predictor
+from mce_train.brats_predictors import sliding_window_unimodal as sliding_window_unimodal
+from mce_train.metrics_segmentation import RegionDiceMetric
 from mce_train.models import brats
 from mce_train.network import MultiModalNet
 from mce_train.trainer import Schedule
@@ -61,79 +62,6 @@ STAND_INS: tuple[tuple[str, BraTSLayout], ...] = (
     ("BraTS2015 (DeepMedic examples)", BRATS2015_DEEPMEDIC),
     ("TCGA-LGG (BrainLes examples)", TCGA_BRAINLES),
 )
-
-
-def dice_cross_entropy(prediction: Tensor, target: Tensor, *, smooth: float = 1.0) -> Tensor:
-    """Per-case soft Dice (mean over the 4 classes) plus voxel-mean cross-entropy, ``Float[N]``.
-
-    Args:
-        prediction: ``Float[N, 4, *spatial]`` logits.
-        target: ``Long[N, *spatial]`` labels.
-        smooth: added to the Dice numerator and denominator (a class absent from both scores 1).
-    """
-    logits = prediction.float()
-    cross_entropy = functional.cross_entropy(logits, target, reduction="none").flatten(1).mean(1)
-    probabilities = logits.softmax(1).flatten(2)  # Float[N, K, voxels]
-    one_hot = functional.one_hot(target.flatten(1), logits.shape[1]).transpose(1, 2).to(probabilities.dtype)
-    overlap = (probabilities * one_hot).sum(2)
-    total = probabilities.sum(2) + one_hot.sum(2)
-    dice = (2 * overlap + smooth) / (total + smooth)
-    return cross_entropy + 1 - dice.mean(1)
-
-
-def mean_region_dice(prediction: Tensor, target: Tensor) -> Tensor:
-    """The coalition value ``f_acc``: per case, the mean Dice of WT, TC and ET (``Float[N]``, detached)."""
-    return region_dice(prediction.detach(), target).mean(1)
-
-
-def sliding_window_predictor(model: MultiModalNet, batch: Any, keep: Tensor) -> Tensor:
-    """``Float[N, 4, D, H, W]`` class probabilities of whole volumes from the modalities in ``keep``.
-
-    Each volume is tiled with windows of the model's training crop (``model.patch``) overlapping by
-    50 %; only the kept modalities are encoded, and overlapping windows are averaged.
-    """
-    patch: tuple[int, int, int] | None = getattr(model, "patch", None)
-    if patch is None:
-        raise TypeError(f"sliding-window inference needs a model with a training crop size .patch; got {type(model)}")
-    names = model.modalities
-    window_batch = 4 if patch[0] >= 64 else 8
-    outputs = []
-    for row in range(len(batch)):
-        volume = torch.cat([batch.inputs[name][row] for name in names])  # Float[M, D, H, W]
-        kept = keep[row : row + 1]
-
-        def predict(windows: Tensor, kept: Tensor = kept) -> Tensor:
-            present = kept.expand(windows.shape[0], -1)
-            inputs = {name: windows[:, m : m + 1] for m, name in enumerate(names)}
-            return model.predict(model.encode(inputs, present), present).float().softmax(1)
-
-        outputs.append(sliding_window_inference(volume, predict, patch, overlap=0.5, batch_size=window_batch))
-    return torch.stack(outputs)
-
-
-def sliding_window_unimodal(model: MultiModalNet, batch: Any, m: int) -> Tensor:
-    """``Float[N, 4, D, H, W]`` class probabilities of modality ``m``'s unimodal head ``f_dec^m`` over whole volumes.
-
-    The unimodal counterpart of :func:`sliding_window_predictor` (for the upper-bound models' validation).
-    """
-    patch: tuple[int, int, int] | None = getattr(model, "patch", None)
-    if patch is None:
-        raise TypeError(f"sliding-window inference needs a model with a training crop size .patch; got {type(model)}")
-    names = model.modalities
-    only = torch.zeros(1, len(names), dtype=torch.bool, device=batch.present.device)
-    only[0, m] = True
-
-    def predict(windows: Tensor) -> Tensor:
-        present = only.expand(windows.shape[0], -1)
-        h = model.encode(dict.fromkeys(names, windows), present)
-        return model.unimodal(h, m).float().softmax(1)
-
-    window_batch = 4 if patch[0] >= 64 else 8
-    outputs = [
-        sliding_window_inference(batch.inputs[names[m]][row], predict, patch, overlap=0.5, batch_size=window_batch)
-        for row in range(len(batch))
-    ]
-    return torch.stack(outputs)
 
 
 class FreshCrops:

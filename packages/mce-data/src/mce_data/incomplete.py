@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from mce_data.masks import MissingMask, ids_digest, name_ids
+from mce_data.mask_checks import ids_digest, name_ids
+from mce_data.masks import MissingMask
 from mce_data.sample import MultiModalDataset, available_matrix, sequence_modalities
 
 

@@ -28,7 +28,8 @@ from typing import Any
 
 import torch
 
-from mce_data.masks import MissingMask, check_ids, check_modalities, ids_digest
+from mce_data.mask_checks import check_ids, check_modalities, ids_digest
+from mce_data.masks import MissingMask
 
 MAGIC = "# mce-data-mask "
 VERSION = 2

@@ -13,9 +13,7 @@ torch.Size([2, 2])
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,76 +23,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mce_data.mask_checks import ALL_MISSING as ALL_MISSING
+from mce_data.mask_checks import STYLES as STYLES
+from mce_data.mask_checks import AvailableLike as AvailableLike
+from mce_data.mask_checks import available_digest as available_digest
+from mce_data.mask_checks import check_available as check_available
+from mce_data.mask_checks import check_ids as check_ids
+from mce_data.mask_checks import check_modalities as check_modalities
+from mce_data.mask_checks import check_seed as check_seed
+from mce_data.mask_checks import ids_digest as ids_digest
+from mce_data.mask_checks import name_ids as name_ids
 from mce_data.mask_draw import BoolArray, RatesLike, check_rates, draw_combinations, draw_counts
-
-AvailableLike = Tensor | np.ndarray
-
-STYLES = ("counts", "combinations")
-ALL_MISSING = ("redraw", "exclude")
-
-
-def ids_digest(sample_ids: Sequence[str]) -> str:
-    """sha256 of the ids joined by newlines: identifies the id list a mask was drawn for."""
-    return hashlib.sha256("\n".join(sample_ids).encode()).hexdigest()
-
-
-def check_ids(sample_ids: Sequence[str]) -> list[str]:
-    """Validate sample ids: a non-empty sequence of unique, non-empty strings without commas or newlines."""
-    if isinstance(sample_ids, (str, bytes)):
-        raise TypeError(f"sample_ids must be a sequence of strings, got a single {type(sample_ids).__name__}")
-    ids = list(sample_ids)
-    if not ids:
-        raise ValueError("sample_ids is empty; a mask needs at least one sample")
-    for sid in ids:
-        if not isinstance(sid, str) or not sid or any(ch in sid for ch in ",\n\r"):
-            raise ValueError(f"sample ids must be non-empty strings without ',' or newlines, got {sid!r}")
-    if len(set(ids)) != len(ids):
-        dup = next(sid for sid, n in Counter(ids).items() if n > 1)
-        raise ValueError(f"sample ids must be unique; {dup!r} appears more than once")
-    return ids
-
-
-def check_seed(seed: object) -> int:
-    """A non-negative int seed (``TypeError`` for other types, ``ValueError`` for negative values)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    return int(seed)
-
-
-def check_available(available: AvailableLike, n_samples: int, n_modalities: int) -> BoolArray:
-    """``available`` as a numpy ``Bool[N, M]`` (from a bool tensor or array of that shape)."""
-    array = available.detach().cpu().numpy() if isinstance(available, Tensor) else np.asarray(available)
-    if array.dtype != np.bool_ or array.shape != (n_samples, n_modalities):
-        raise ValueError(
-            f"available must be Bool[{n_samples}, {n_modalities}] (samples x modalities), got {array.dtype} "
-            f"{tuple(array.shape)}"
-        )
-    return np.array(array, dtype=bool)
-
-
-def available_digest(available: BoolArray | None) -> str | None:
-    """sha256 of an availability matrix (shape and cells), ``None`` for ``None``."""
-    if available is None:
-        return None
-    packed = np.ascontiguousarray(available, dtype=np.uint8)
-    return hashlib.sha256(f"{packed.shape}".encode() + packed.tobytes()).hexdigest()
-
-
-def name_ids(ids: Sequence[str], limit: int = 5) -> str:
-    """``"3 id(s), e.g. ['a', 'b', 'c']"``: a short listing for error messages."""
-    return f"{len(ids)} id(s), e.g. {list(ids[:limit])}"
-
-
-def check_modalities(modalities: Sequence[str]) -> tuple[str, ...]:
-    """Validate modality names: non-empty, unique identifiers-like strings."""
-    if isinstance(modalities, (str, bytes)):
-        raise TypeError(f"modalities must be a sequence of names, got the single string {modalities!r}")
-    mods = tuple(modalities)
-    if not mods or len(set(mods)) != len(mods) or not all(isinstance(m, str) and m and "," not in m for m in mods):
-        raise ValueError(f"modalities must be unique non-empty names without ',', got {list(mods)}")
-    return mods
 
 
 @dataclass(frozen=True, eq=False)

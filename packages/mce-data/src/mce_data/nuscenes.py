@@ -29,15 +29,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
-from mce_data._optional import require
 from mce_data.nuscenes_grid import BEVGrid, box_bottom_corners, footprint_mask, occupancy, pose_matrix, radar_features
+from mce_data.nuscenes_io import NuScenesLike as NuScenesLike
+from mce_data.nuscenes_io import category_name, ego_from_sensor, read_cloud, read_image
 from mce_data.sample import Sample
 
 MODALITIES: tuple[str, ...] = ("camera", "lidar", "radar")
@@ -74,20 +74,6 @@ then cache the BEV tensors once:
 and train from mce_data.NuScenesBEV("nuscenes_bev.h5")."""
 
 DEFAULT_RADAR_FIELDS: tuple[str, ...] = ("rcs", "vx_comp", "vy_comp")
-_ALL_RADAR_STATES: dict[str, list[int]] = {
-    "invalid_states": list(range(18)),
-    "dynprop_states": list(range(8)),
-    "ambig_states": list(range(5)),
-}
-
-
-class NuScenesLike(Protocol):
-    """What the loader needs from a ``NuScenes`` object."""
-
-    dataroot: str
-    sample: list[dict[str, Any]]
-
-    def get(self, table_name: str, token: str) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -109,89 +95,6 @@ class BEVConfig:
     lidar_sweeps: int = 1
     radar_sweeps: int = 1
     min_distance: float = 2.2
-
-
-def _path(nusc: NuScenesLike, record: Mapping[str, Any]) -> Path:
-    return Path(nusc.dataroot) / str(record["filename"])
-
-
-def _points(nusc: NuScenesLike, record: Mapping[str, Any], kind: str, min_distance: float) -> npt.NDArray[Any]:
-    """Points of one sample_data record in its sensor frame (``[4, N]`` LiDAR, ``[18, N]`` radar)."""
-    classes = require("nuscenes.utils.data_classes")
-    path = _path(nusc, record)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: the {record.get('channel', kind)} file of sample_data {record['token']} is missing"
-        )
-    try:
-        if kind == "lidar":
-            points = np.asarray(classes.LidarPointCloud.from_file(str(path)).points)
-        else:
-            points = np.asarray(classes.RadarPointCloud.from_file(str(path), **_ALL_RADAR_STATES).points)
-    except Exception as error:  # the devkit asserts on bad headers and reshape fails on truncated scans
-        raise ValueError(f"{path}: not a readable {kind} point cloud ({type(error).__name__}: {error})") from error
-    if not np.isfinite(points[:3]).all():
-        raise ValueError(f"{path}: the point cloud holds NaN or infinite coordinates")
-    far = ~((np.abs(points[0]) < min_distance) & (np.abs(points[1]) < min_distance))
-    return points[:, far]
-
-
-def _ego_from_sensor(
-    nusc: NuScenesLike, record: Mapping[str, Any], ref_from_global: npt.NDArray[Any]
-) -> npt.NDArray[Any]:
-    sensor = nusc.get("calibrated_sensor", record["calibrated_sensor_token"])
-    pose = nusc.get("ego_pose", record["ego_pose_token"])
-    return (
-        ref_from_global
-        @ pose_matrix(pose["translation"], pose["rotation"])
-        @ pose_matrix(sensor["translation"], sensor["rotation"])
-    )
-
-
-def _sweeps(nusc: NuScenesLike, token: str, n: int) -> list[dict[str, Any]]:
-    records = [nusc.get("sample_data", token)]
-    while len(records) < n and records[-1].get("prev"):
-        records.append(nusc.get("sample_data", records[-1]["prev"]))
-    return records
-
-
-def _cloud(
-    nusc: NuScenesLike, tokens: Sequence[str], kind: str, sweeps: int, ref: npt.NDArray[Any], min_distance: float
-) -> npt.NDArray[Any]:
-    clouds = []
-    for token in tokens:
-        for record in _sweeps(nusc, token, sweeps):
-            points = _points(nusc, record, kind, min_distance).astype(np.float64)
-            transform = _ego_from_sensor(nusc, record, ref)
-            points[:3] = transform[:3, :3] @ points[:3] + transform[:3, 3:4]
-            clouds.append(points)
-    return np.concatenate(clouds, axis=1)
-
-
-def _image(
-    nusc: NuScenesLike, record: Mapping[str, Any], size: tuple[int, int]
-) -> tuple[npt.NDArray[np.uint8], float, float]:
-    image_module = require("PIL.Image")
-    path = _path(nusc, record)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: the {record.get('channel', 'camera')} image of sample_data {record['token']} is missing"
-        )
-    try:
-        with image_module.open(path) as image:
-            width, height = image.size
-            resized = image.convert("RGB").resize((size[1], size[0]), image_module.BILINEAR)
-            array = np.asarray(resized, dtype=np.uint8)
-    except Exception as error:
-        raise ValueError(f"{path}: not a readable image ({type(error).__name__}: {error})") from error
-    return array.transpose(2, 0, 1), size[1] / width, size[0] / height
-
-
-def _category(nusc: NuScenesLike, annotation: Mapping[str, Any]) -> str:
-    if "category_name" in annotation:
-        return str(annotation["category_name"])
-    instance = nusc.get("instance", annotation["instance_token"])
-    return str(nusc.get("category", instance["category_token"])["name"])
 
 
 def rasterise_sample(
@@ -224,7 +127,7 @@ def rasterise_sample(
         if channel not in data:
             continue
         record = nusc.get("sample_data", data[channel])
-        out["camera"][index], sx, sy = _image(nusc, record, config.image_size)
+        out["camera"][index], sx, sy = read_image(nusc, record, config.image_size)
         sensor = nusc.get("calibrated_sensor", record["calibrated_sensor_token"])
         intrinsic = np.asarray(sensor["camera_intrinsic"], dtype=np.float64)
         if intrinsic.shape != (3, 3):
@@ -232,16 +135,16 @@ def rasterise_sample(
                 f"calibrated_sensor {sensor['token']}: camera_intrinsic must be 3x3; got {intrinsic.shape}"
             )
         out["intrinsics"][index] = np.diag([sx, sy, 1.0]) @ intrinsic
-        out["cam_to_ego"][index] = _ego_from_sensor(nusc, record, ref)
+        out["cam_to_ego"][index] = ego_from_sensor(nusc, record, ref)
     has_lidar, radars = LIDAR in data, [data[r] for r in RADARS if r in data]
     out["lidar"] = (
-        occupancy(_cloud(nusc, [data[LIDAR]], "lidar", config.lidar_sweeps, ref, config.min_distance), grid)
+        occupancy(read_cloud(nusc, [data[LIDAR]], "lidar", config.lidar_sweeps, ref, config.min_distance), grid)
         if has_lidar
         else np.zeros((grid.z_bins, *grid.shape), dtype=np.float32)
     )
     out["radar"] = (
         radar_features(
-            _cloud(nusc, radars, "radar", config.radar_sweeps, ref, config.min_distance), grid, config.radar_fields
+            read_cloud(nusc, radars, "radar", config.radar_sweeps, ref, config.min_distance), grid, config.radar_fields
         )
         if radars
         else np.zeros((1 + len(config.radar_fields), *grid.shape), dtype=np.float32)
@@ -249,7 +152,7 @@ def rasterise_sample(
     vehicle, valid = np.zeros(grid.shape, dtype=bool), np.ones(grid.shape, dtype=bool)
     for token in sample.get("anns", []):
         annotation = nusc.get("sample_annotation", token)
-        if not _category(nusc, annotation).startswith("vehicle."):
+        if not category_name(nusc, annotation).startswith("vehicle."):
             continue
         size, rotation = np.asarray(annotation["size"], float), np.asarray(annotation["rotation"], float)
         if size.shape != (3,) or (size <= 0).any() or rotation.shape != (4,) or not np.linalg.norm(rotation) > 0:

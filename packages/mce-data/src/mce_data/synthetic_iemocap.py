@@ -17,7 +17,7 @@ import numpy as np
 
 from mce_data._informativeness import check_informativeness
 from mce_data._optional import require
-from mce_data.iemocap import FOLDERS, MODALITIES, N_CLASSES
+from mce_data.iemocap_io import FOLDERS, MODALITIES, N_CLASSES
 
 SMALL_DIMS: Mapping[str, int] = {"acoustic": 8, "visual": 6, "lexical": 12}
 REAL_DIMS: Mapping[str, int] = {"acoustic": 130, "visual": 342, "lexical": 1024}

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from mce_data.masks import check_ids
+from mce_data.mask_checks import check_ids
 from mce_data.sample import Sample
 
 

@@ -59,11 +59,11 @@ from torch import Tensor
 
 from mce_shapley._checks import check_int, check_n_players
 from mce_shapley._philox import random_keys
+from mce_shapley._sampling import CoalitionCache, Estimates, check_sample_keys, solve_exactly
 from mce_shapley.availability import Availability
 from mce_shapley.coalitions import available_first
 from mce_shapley.exact_shapley import DEFAULT_MAX_BATCH
 from mce_shapley.games import Game, RowEvaluator, infer_available
-from mce_shapley.permutation_shapley import _Cache, _Estimates, _sample_keys, _solve_exactly
 from mce_shapley.result import ShapleyResult
 
 _WORK_ELEMENTS = 2**24
@@ -125,14 +125,14 @@ def kernel(
         players, probe = infer_available(game, n_players)
     else:
         players = Availability.check(available, n_players)
-    keys = _sample_keys(sample_keys, players.mask)
+    keys = check_sample_keys(sample_keys, players.mask)
     evaluate = RowEvaluator(game, players, max_batch)
     if probe is not None:
         evaluate.remember(torch.zeros(1, dtype=torch.long, device=players.device), probe)
     counts = players.counts
     budget = 2 * n_pairs + 2
     cheap = (torch.ones_like(counts) << counts.clamp(max=62)) <= budget if exact_when_cheaper else counts == 1
-    estimates = _Estimates(
+    estimates = Estimates(
         values=torch.zeros(players.mask.shape, dtype=torch.float64, device=players.device),
         std=torch.zeros(players.mask.shape, dtype=torch.float64, device=players.device),
         base=torch.zeros(players.n_samples, dtype=torch.float64, device=players.device),
@@ -141,7 +141,7 @@ def kernel(
     )
     exact_samples = cheap.nonzero().flatten()
     if exact_samples.numel():
-        _solve_exactly(evaluate, players, exact_samples, estimates, max_batch)
+        solve_exactly(evaluate, players, exact_samples, estimates, max_batch)
     sampled = (~cheap).nonzero().flatten()
     sizes: list[int] = torch.unique(counts[sampled]).tolist()
     if sizes and n_pairs < sizes[-1] + 2:
@@ -216,7 +216,7 @@ def _kernel_chunk(
     n: int,
     strata: tuple[tuple[tuple[int, ...], ...], tuple[float, ...], tuple[float, ...], float, int],
     seed: int,
-    out: _Estimates,
+    out: Estimates,
 ) -> None:
     """Paired KernelSHAP for ``samples`` (``Long[A]``, each with ``n`` players), into ``out``."""
     enumerated, enum_weights, cdf, remaining, n_sampled = strata
@@ -247,7 +247,7 @@ def _kernel_chunk(
         )
     members = torch.cat(coalitions, dim=1)  # Bool[A, 2 + T, n]
     bits = (members.long() << order[:, None, :]).sum(-1)
-    values = _Cache(evaluate, samples, m, players.n_samples)((local[:, None] << m) | bits)  # [A, 2 + T]
+    values = CoalitionCache(evaluate, samples, m, players.n_samples)((local[:, None] << m) | bits)  # [A, 2 + T]
     base, grand = values[:, 0], values[:, 1]
     z = members[:, 2:].double()  # [A, T, n]
     y = values[:, 2:] - base[:, None]

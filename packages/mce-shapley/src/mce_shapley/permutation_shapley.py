@@ -27,36 +27,18 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mce_shapley._checks import check_int, check_n_players, raise_if_nonfinite
+from mce_shapley._checks import check_int, check_n_players
 from mce_shapley._philox import random_keys
+from mce_shapley._sampling import CoalitionCache, Estimates, check_sample_keys, solve_exactly
 from mce_shapley.availability import Availability
-from mce_shapley.coalitions import SubsetRows, bits_from_members
-from mce_shapley.exact_shapley import DEFAULT_MAX_BATCH, ShapleySums, accumulate_rows
+from mce_shapley.coalitions import bits_from_members
+from mce_shapley.exact_shapley import DEFAULT_MAX_BATCH
 from mce_shapley.games import Game, RowEvaluator, infer_available
 from mce_shapley.result import ShapleyResult
-from mce_shapley.sorted_table import SortedTable
 
 _KEY_LIMIT = 2**62
 _WORK_ELEMENTS = 2**24
 """Bound on the (sample, permutation, position) entries one round of one chunk holds."""
-
-
-@dataclass
-class _Estimates:
-    """Per-sample outputs, filled in by the exact and the Monte Carlo parts."""
-
-    values: Tensor
-    std: Tensor
-    base: Tensor
-    grand: Tensor
-    n_permutations: Tensor
-
-    def put(self, samples: Tensor, values: Tensor, std: Tensor, base: Tensor, grand: Tensor, drawn: Tensor) -> None:
-        self.values = self.values.index_copy(0, samples, values)
-        self.std = self.std.index_copy(0, samples, std)
-        self.base = self.base.index_copy(0, samples, base)
-        self.grand = self.grand.index_copy(0, samples, grand)
-        self.n_permutations = self.n_permutations.index_copy(0, samples, drawn)
 
 
 @dataclass(frozen=True)
@@ -147,14 +129,14 @@ def permutation(
     else:
         players = Availability.check(available, n_players)
     available = players.mask
-    keys = _sample_keys(sample_keys, available)
+    keys = check_sample_keys(sample_keys, available)
     evaluate = RowEvaluator(game, players, max_batch)
     if probe is not None:
         evaluate.remember(torch.zeros(1, dtype=torch.long, device=players.device), probe)
     n_available = players.counts
     budget = n_permutations * (n_available - 1) + 2
     cheap = (torch.ones_like(n_available) << n_available) <= budget if exact_when_cheaper else n_available < 0
-    estimates = _Estimates(
+    estimates = Estimates(
         values=torch.zeros(available.shape, dtype=torch.float64, device=available.device),
         std=torch.zeros(available.shape, dtype=torch.float64, device=available.device),
         base=torch.zeros(available.shape[0], dtype=torch.float64, device=available.device),
@@ -163,7 +145,7 @@ def permutation(
     )
     exact_samples = cheap.nonzero().flatten()
     if exact_samples.numel():
-        _solve_exactly(evaluate, players, exact_samples, estimates, max_batch)
+        solve_exactly(evaluate, players, exact_samples, estimates, max_batch)
     sampled = (~cheap).nonzero().flatten()
     chunk = max(1, min(2 ** (62 - n_players), _WORK_ELEMENTS // (plan.per_round * (n_players + 1))))
     for start in range(0, sampled.numel(), chunk):
@@ -210,60 +192,6 @@ def _plan(
     return _Plan(n_players, n_permutations, antithetic, per_round, min_permutations, tolerance, z, seed)
 
 
-def _sample_keys(sample_keys: Tensor | None, available: Tensor) -> Tensor:
-    n_samples = available.shape[0]
-    if sample_keys is None:
-        return torch.arange(n_samples, device=available.device)
-    if not isinstance(sample_keys, Tensor) or sample_keys.dtype != torch.long or sample_keys.shape != (n_samples,):
-        got = (
-            f"{sample_keys.dtype} tensor of shape {list(sample_keys.shape)}"
-            if isinstance(sample_keys, Tensor)
-            else type(sample_keys).__name__
-        )
-        raise ValueError(f"sample_keys must be an int64 tensor of shape [{n_samples}] (one id per sample); got {got}")
-    if sample_keys.device != available.device:
-        raise ValueError(
-            f"sample_keys is on {sample_keys.device}; expected {available.device}, the device of `available`"
-        )
-    return sample_keys
-
-
-def _solve_exactly(
-    evaluate: RowEvaluator, players: Availability, samples: Tensor, out: _Estimates, max_batch: int
-) -> None:
-    """Exact values for ``samples`` (``Long[E]``), through the row evaluator, written into ``out``."""
-    sub = Availability.check(players.mask[samples], players.n_players)
-    sums = ShapleySums(sub)
-    accumulate_rows(lambda local, bits: evaluate(samples[local], bits), SubsetRows(sub.mask), sums, max_batch)
-    raise_if_nonfinite(_per_sample(players.n_samples, samples, sums.bad))
-    out.put(samples, sums.values, torch.zeros_like(sums.values), sums.base, sums.grand, torch.zeros_like(samples))
-
-
-class _Cache:
-    """The coalition values a chunk of samples has paid for, evaluated on first use.
-
-    Keys pack ``(local sample << M) | coalition bits`` into one int64.
-    """
-
-    def __init__(self, evaluate: RowEvaluator, samples: Tensor, n_players: int, n_total: int) -> None:
-        self.evaluate = evaluate
-        self.samples = samples
-        self.n_players = n_players
-        self.n_total = n_total
-        self.table = SortedTable((), samples.device)
-
-    def __call__(self, keys: Tensor) -> Tensor:
-        """``Float64[...]``: the values of ``keys`` (``Long[...]``), evaluating unseen ones once."""
-        unique, where = torch.unique(keys, return_inverse=True)
-        new = self.table.missing(unique)
-        if new.numel():
-            samples = self.samples[new >> self.n_players]
-            values = self.evaluate(samples, new & ((1 << self.n_players) - 1))
-            raise_if_nonfinite(_per_sample(self.n_total, samples, ~torch.isfinite(values)))
-            self.table.add(new, values)
-        return self.table.values[self.table.index(unique)][where]
-
-
 @dataclass
 class _Moments:
     """Running count, mean and sum of squared deviations per (sample, player).
@@ -294,14 +222,14 @@ class _Moments:
 
 
 def _sample_chunk(
-    evaluate: RowEvaluator, available: Tensor, keys: Tensor, samples: Tensor, plan: _Plan, out: _Estimates
+    evaluate: RowEvaluator, available: Tensor, keys: Tensor, samples: Tensor, plan: _Plan, out: Estimates
 ) -> None:
     """Monte Carlo estimates for ``samples`` (``Long[A]``), written into ``out``."""
     m = plan.n_players
     device = available.device
     local_available = available[samples]
     local = torch.arange(samples.numel(), device=device)
-    cache = _Cache(evaluate, samples, m, available.shape[0])
+    cache = CoalitionCache(evaluate, samples, m, available.shape[0])
     base, grand = cache(torch.stack([local << m, (local << m) | bits_from_members(local_available)]))
     moments = _Moments(
         torch.zeros_like(local),
@@ -328,11 +256,6 @@ def _sample_chunk(
             active = active[half_width.amax(dim=-1) > plan.tolerance]
     permutations = moments.count * (2 if plan.antithetic else 1)
     out.put(samples, moments.mean, moments.standard_error(), base, grand, permutations)
-
-
-def _per_sample(n_samples: int, samples: Tensor, counts: Tensor) -> Tensor:
-    """``Long[n_samples]``: ``counts`` (``Long[R]`` or ``Bool[R]``) added up by sample index."""
-    return torch.zeros(n_samples, dtype=torch.long, device=samples.device).index_add(0, samples, counts.long())
 
 
 def _orders(plan: _Plan, keys: Tensor, available: Tensor, first: int, size: int) -> Tensor:

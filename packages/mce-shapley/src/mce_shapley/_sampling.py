@@ -1,0 +1,96 @@
+"""Helpers shared by the sampling estimators (:func:`~mce_shapley.permutation` and :func:`~mce_shapley.kernel`):
+the per-sample output buffers they fill in, the check of their ``sample_keys``, exact solving of the samples whose
+coalitions fit the budget, and the per-chunk coalition-value cache that evaluates each (sample, coalition) once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from mce_shapley._checks import raise_if_nonfinite
+from mce_shapley.availability import Availability
+from mce_shapley.coalitions import SubsetRows
+from mce_shapley.exact_shapley import ShapleySums, accumulate_rows
+from mce_shapley.games import RowEvaluator
+from mce_shapley.sorted_table import SortedTable
+
+
+@dataclass
+class Estimates:
+    """Per-sample outputs, filled in by the exact and the Monte Carlo parts."""
+
+    values: Tensor
+    std: Tensor
+    base: Tensor
+    grand: Tensor
+    n_permutations: Tensor
+
+    def put(self, samples: Tensor, values: Tensor, std: Tensor, base: Tensor, grand: Tensor, drawn: Tensor) -> None:
+        self.values = self.values.index_copy(0, samples, values)
+        self.std = self.std.index_copy(0, samples, std)
+        self.base = self.base.index_copy(0, samples, base)
+        self.grand = self.grand.index_copy(0, samples, grand)
+        self.n_permutations = self.n_permutations.index_copy(0, samples, drawn)
+
+
+def check_sample_keys(sample_keys: Tensor | None, available: Tensor) -> Tensor:
+    """``Long[N]``: ``sample_keys`` checked against ``available`` (shape, dtype, device), or ``arange(N)`` if None."""
+    n_samples = available.shape[0]
+    if sample_keys is None:
+        return torch.arange(n_samples, device=available.device)
+    if not isinstance(sample_keys, Tensor) or sample_keys.dtype != torch.long or sample_keys.shape != (n_samples,):
+        got = (
+            f"{sample_keys.dtype} tensor of shape {list(sample_keys.shape)}"
+            if isinstance(sample_keys, Tensor)
+            else type(sample_keys).__name__
+        )
+        raise ValueError(f"sample_keys must be an int64 tensor of shape [{n_samples}] (one id per sample); got {got}")
+    if sample_keys.device != available.device:
+        raise ValueError(
+            f"sample_keys is on {sample_keys.device}; expected {available.device}, the device of `available`"
+        )
+    return sample_keys
+
+
+def solve_exactly(
+    evaluate: RowEvaluator, players: Availability, samples: Tensor, out: Estimates, max_batch: int
+) -> None:
+    """Exact values for ``samples`` (``Long[E]``), through the row evaluator, written into ``out``."""
+    sub = Availability.check(players.mask[samples], players.n_players)
+    sums = ShapleySums(sub)
+    accumulate_rows(lambda local, bits: evaluate(samples[local], bits), SubsetRows(sub.mask), sums, max_batch)
+    raise_if_nonfinite(per_sample(players.n_samples, samples, sums.bad))
+    out.put(samples, sums.values, torch.zeros_like(sums.values), sums.base, sums.grand, torch.zeros_like(samples))
+
+
+class CoalitionCache:
+    """The coalition values a chunk of samples has paid for, evaluated on first use.
+
+    Keys pack ``(local sample << M) | coalition bits`` into one int64.
+    """
+
+    def __init__(self, evaluate: RowEvaluator, samples: Tensor, n_players: int, n_total: int) -> None:
+        self.evaluate = evaluate
+        self.samples = samples
+        self.n_players = n_players
+        self.n_total = n_total
+        self.table = SortedTable((), samples.device)
+
+    def __call__(self, keys: Tensor) -> Tensor:
+        """``Float64[...]``: the values of ``keys`` (``Long[...]``), evaluating unseen ones once."""
+        unique, where = torch.unique(keys, return_inverse=True)
+        new = self.table.missing(unique)
+        if new.numel():
+            samples = self.samples[new >> self.n_players]
+            values = self.evaluate(samples, new & ((1 << self.n_players) - 1))
+            raise_if_nonfinite(per_sample(self.n_total, samples, ~torch.isfinite(values)))
+            self.table.add(new, values)
+        return self.table.values[self.table.index(unique)][where]
+
+
+def per_sample(n_samples: int, samples: Tensor, counts: Tensor) -> Tensor:
+    """``Long[n_samples]``: ``counts`` (``Long[R]`` or ``Bool[R]``) added up by sample index."""
+    return torch.zeros(n_samples, dtype=torch.long, device=samples.device).index_add(0, samples, counts.long())
