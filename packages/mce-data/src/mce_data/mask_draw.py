@@ -59,7 +59,8 @@ def check_rates(rates: RatesLike, n_modalities: int) -> tuple[float, ...]:
             raise ValueError(f"rates must be one-dimensional (one per modality), got shape {rates.shape}")
         if rates.dtype == np.bool_ or not np.issubdtype(rates.dtype, np.number):
             raise TypeError(f"rates must hold floats, got an array of {rates.dtype}")
-        rates = [float(r) for r in rates.tolist()]
+        # float32/float16 values as their shortest decimal (0.35, not 0.3499999940395355)
+        rates = [float(np.format_float_positional(r, unique=True, trim="0")) for r in rates]
     if isinstance(rates, (str, bytes)) or not isinstance(rates, Sequence):
         raise TypeError(f"rates must be a sequence of floats, one per modality; got {type(rates).__name__}")
     if len(rates) != n_modalities:
@@ -126,14 +127,18 @@ def draw_counts(
     return present
 
 
+_ATTEMPTS = 64
+"""Random orders tried before a draw restricted by availability is declared impossible: each try
+fills rows greedily, and an unlucky order can strand a restricted row that another order serves."""
+
+
 def _draw_counts_available(
     rates: Sequence[float], rng: np.random.Generator, redraw: bool, available: BoolArray
 ) -> BoolArray:
     """``"counts"`` style restricted to the available cells (module doc); the result is within ``available``."""
-    n_samples, n_mod = available.shape
+    n_samples = available.shape[0]
     counts = missing_counts(n_samples, rates)
     last = available.sum(axis=1) == 1  # a sample's last available modality is never drawn (redraw)
-    present = available.copy()
     for m, k in enumerate(counts):
         candidates = np.flatnonzero(available[:, m] & ~last) if redraw else np.flatnonzero(available[:, m])
         if k > candidates.size:
@@ -142,6 +147,24 @@ def _draw_counts_available(
                 f"modality {m}: rate {rates[m]} asks for {k} of {n_samples} samples to miss it, but only "
                 f"{candidates.size} have it available{also}; lower the rate or use all_missing='exclude'"
             )
+    for _ in range(_ATTEMPTS):
+        present = _try_counts_available(counts, rng, redraw, available, last)
+        if present is not None:
+            return present
+    raise ValueError(
+        f"with this availability, {_ATTEMPTS} random draws could not give every sample a modality without "
+        f"breaking the exact per-modality counts {counts}; lower the rates or use all_missing='exclude'"
+    )
+
+
+def _try_counts_available(
+    counts: list[int], rng: np.random.Generator, redraw: bool, available: BoolArray, last: BoolArray
+) -> BoolArray | None:
+    """One random draw of :func:`_draw_counts_available`; ``None`` when its greedy repair gets stuck."""
+    n_samples, n_mod = available.shape
+    present = available.copy()
+    for m, k in enumerate(counts):
+        candidates = np.flatnonzero(available[:, m] & ~last) if redraw else np.flatnonzero(available[:, m])
         present[candidates[rng.permutation(candidates.size)[:k]], m] = False
     if not redraw:
         return present
@@ -157,10 +180,7 @@ def _draw_counts_available(
     for row in order:
         columns = np.flatnonzero(available[row] & spare.any(axis=0))
         if columns.size == 0:
-            raise ValueError(
-                f"with this availability, sample row {int(row)} cannot get a modality back without breaking the "
-                f"exact per-modality counts {counts}; lower the rates or use all_missing='exclude'"
-            )
+            return None
         cells = np.argwhere(spare[:, columns])
         donor, column = cells[rng.integers(len(cells))]
         m = int(columns[column])
@@ -208,7 +228,7 @@ def fit_pattern_probabilities(rates: Sequence[float], *, max_iter: int = 20_000)
         error = float(np.abs((prob[:, None] * ~table).sum(axis=0) - rate).max())
         if error < 1e-13:
             break
-    if error > 1e-7:
+    if error > 1e-4:  # counts are whole samples: 1e-4 is a sample in 10,000 (slow near sum(1 - r) = 1)
         raise ValueError(
             f"rates {list(rates)}: the pattern probabilities did not converge (marginal error {error:.2e})"
         )
@@ -270,17 +290,29 @@ def draw_combinations(
     if available is None or available.all():
         rows = np.repeat(table, counts, axis=0)
         return rows[rng.permutation(n_samples)]
+    for _ in range(_ATTEMPTS):
+        out = _try_deal_patterns(counts, table, rng, redraw, available)
+        if out is not None:
+            result: BoolArray = out & available
+            return result
+    raise ValueError(
+        f"with this availability, {_ATTEMPTS} random deals of the pattern counts left some sample with no "
+        f"pattern that keeps one of its available modalities; lower the rates or use all_missing='exclude'"
+    )
+
+
+def _try_deal_patterns(
+    counts: NDArray[np.int64], table: BoolArray, rng: np.random.Generator, redraw: bool, available: BoolArray
+) -> BoolArray | None:
+    """Deal the pattern counts to rows, most restricted rows first; ``None`` when a row is left with none."""
+    n_samples = available.shape[0]
     pool = counts.astype(np.float64)
     out = np.zeros_like(available)
     for row in np.lexsort((rng.random(n_samples), available.sum(axis=1))):
         weights = pool * ((table & available[row]).any(axis=1) if redraw else 1.0)
         if weights.sum() <= 0:
-            raise ValueError(
-                f"with this availability, sample row {int(row)} can get no pattern that keeps one of its available "
-                f"modalities; lower the rates or use all_missing='exclude'"
-            )
+            return None
         chosen = rng.choice(len(pool), p=weights / weights.sum())
         pool[chosen] -= 1
         out[row] = table[chosen]
-    result: BoolArray = out & available
-    return result
+    return out
