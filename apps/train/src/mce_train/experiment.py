@@ -247,9 +247,6 @@ def _unimodal_accuracy(
         if bench.unimodal_predictor is not None:
             metric.update(bench.unimodal_predictor(model, batch, m), batch.target)
             continue
-        only = torch.zeros_like(batch.present)
-        only[:, m] = batch.present[:, m]
-        h = model.encode(batch.inputs, only, batch.lengths, batch.extras)
-        metric.update(model.unimodal(h, m), batch.target)
+        metric.update(model.unimodal(model.encode_alone(batch, m), m), batch.target)
     model.train()
     return metric.compute()[bench.selection]

@@ -89,6 +89,15 @@ class MultiModalNet(nn.Module):
         mask = keep.reshape(*keep.shape, *([1] * (h.dim() - 2))).to(h.dtype)
         return h * mask
 
+    def encode_alone(self, batch: Any, m: int) -> Tensor:
+        """``Float[N, M, *feature]`` of a batch with only modality ``m`` encoded (where the sample has it).
+
+        What the unimodal models and probes see: every other slot is zero, whatever the sample has.
+        """
+        only = torch.zeros_like(batch.present)
+        only[:, m] = batch.present[:, m]
+        return self.encode(batch.inputs, only, batch.lengths, batch.extras)
+
     def reconstruction_view(self, h: Tensor) -> Tensor:
         """The part of ``h`` the completion module reconstructs, compared by L_aux (Eq. 13).
 

@@ -37,10 +37,7 @@ class Unimodal:
         rows = batch.present[:, self.m]
         if not bool(rows.any()):  # no sample of this batch has the modality (likely at batch size 1): no update
             return torch.zeros((), device=rows.device, requires_grad=True), {"rows": 0.0}
-        only = torch.zeros_like(batch.present)
-        only[:, self.m] = rows
-        h = model.encode(batch.inputs, only, batch.lengths, batch.extras)
-        prediction = model.unimodal(h[rows], self.m)
+        prediction = model.unimodal(model.encode_alone(batch, self.m)[rows], self.m)
         return self.task_loss(prediction, batch.target[rows]).mean(), {"rows": float(rows.sum())}
 
     def state_dict(self) -> dict[str, Any]:
@@ -61,10 +58,7 @@ def unimodal_scores(
     for batch in batches:
         batch = batch.to(device)
         rows = batch.present[:, m]
-        only = torch.zeros_like(batch.present)
-        only[:, m] = rows
-        h = model.encode(batch.inputs, only, batch.lengths, batch.extras)
-        value = score(model.unimodal(h, m), batch.target).double()
+        value = score(model.unimodal(model.encode_alone(batch, m), m), batch.target).double()
         scores.append(torch.where(rows, value, torch.zeros_like(value)).cpu())
         ids.extend(batch.ids)
     return ids, torch.cat(scores)

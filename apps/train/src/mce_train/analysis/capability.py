@@ -69,10 +69,7 @@ def encoder_features(model: MultiModalNet, m: int, dataset: Any, batch_size: int
         rows = batch.present[:, m]
         if not bool(rows.any()):
             continue
-        only = torch.zeros_like(batch.present)
-        only[:, m] = rows
-        h = model.encode(batch.inputs, only, batch.lengths, batch.extras)
-        features.append(h[rows, m].cpu())
+        features.append(model.encode_alone(batch, m)[rows, m].cpu())
         targets.append(batch.target[rows].cpu())
     if not features:
         raise ValueError(f"no sample of the split has modality {model.modalities[m]!r}: nothing to train or test on")
