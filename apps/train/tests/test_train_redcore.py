@@ -237,19 +237,6 @@ def test_trace_aggregates_per_epoch(tmp_path: Path) -> None:
 # ---- end to end through the CLI (synthetic data) ----
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("redcore-runs")
-
-
-@pytest.fixture
-def no_real_data(runs: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    empty = runs / "no-data"
-    empty.mkdir(exist_ok=True)
-    monkeypatch.setenv("MCE_DATA_DIR", str(empty))
-    return empty
-
-
 def _run(out: Path, *extra: str) -> dict[str, Any]:
     assert main(["--quick", "--no-progress", "--out", str(out), *extra]) == 0
     record: dict[str, Any] = json.loads((out / "results.json").read_text())

@@ -9,20 +9,6 @@ import pytest
 from mce_train.cli import main
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One folder for every run of this module: they share the synthetic files and the caches."""
-    return tmp_path_factory.mktemp("runs")
-
-
-@pytest.fixture
-def no_real_data(runs: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    empty = runs / "no-data"
-    empty.mkdir(exist_ok=True)
-    monkeypatch.setenv("MCE_DATA_DIR", str(empty))
-    return empty
-
-
 def _run(out: Path, *extra: str) -> dict[str, Any]:
     assert main(["--quick", "--steps", "4", "--no-progress", "--out", str(out), *extra]) == 0
     record: dict[str, Any] = json.loads((out / "results.json").read_text())
