@@ -43,8 +43,15 @@ def _iemocap_schedule(size: str, n_train: int) -> Schedule:
     )
 
 
-IEMOCAP_INFORMATIVENESS = {"acoustic": 0.6, "visual": 0.3, "lexical": 1.0}
-"""The synthetic stand-in's per-modality informativeness: lexical strongest, visual weakest (as on IEMOCAP)."""
+IEMOCAP_INFORMATIVENESS = {
+    "quick": {"acoustic": 0.6, "visual": 0.3, "lexical": 1.0},
+    "paper": {"acoustic": 0.025, "visual": 0.015, "lexical": 0.02},
+}
+"""The synthetic stand-in's per-modality informativeness at each size: lexical strongest, visual weakest
+(as on IEMOCAP). At the real feature sizes (130 / 342 / 1024 per frame) the signal adds up over many
+features and frames, so small values already carry it: a logistic regression on frame-averaged features
+reaches about 60% (acoustic), 42% (visual) and 67% (lexical) 4-class accuracy on one modality alone,
+far from the ceiling, so that methods can differ."""
 
 
 def _iemocap_splits(data: Path, cache: Path, seed: int, size: str) -> Splits:
@@ -52,12 +59,14 @@ def _iemocap_splits(data: Path, cache: Path, seed: int, size: str) -> Splits:
     del seed
     root, source = data / "iemocap", f"real IEMOCAP features in {data / 'iemocap'}"
     if not (root / "target").is_dir():
-        root = cache / ("synthetic-iemocap-quick" if size == "quick" else "synthetic-iemocap")
+        knob = IEMOCAP_INFORMATIVENESS[size]
+        tag = "-".join(f"{knob[m]:g}" for m in iemocap.MODALITIES)
+        root = cache / f"synthetic-iemocap-{size}-{tag}"  # new values, new files
         if not (root / "target").is_dir():
             write_synthetic_iemocap(
                 root,
                 n_utterances=400 if size == "quick" else 3000,
-                informativeness=IEMOCAP_INFORMATIVENESS,
+                informativeness=knob,
                 seed=0,
                 real_dims=size != "quick",
             )
