@@ -48,13 +48,22 @@ def test_counts_style_is_exact_and_never_all_missing(rates: tuple[float, float, 
 @settings(max_examples=60, deadline=None)
 def test_counts_style_property(n: int, rates: list[float], seed: int) -> None:
     expected = [math.floor(r * n + 0.5) for r in rates]
-    if sum(n - k for k in expected) < n:
+    ids, modalities = [f"i{k}" for k in range(n)], [f"m{k}" for k in range(len(rates))]
+    if sum(n - k for k in expected) < n and len(rates) - math.fsum(rates) < 1 - 1e-9:
         with pytest.raises(ValueError, match="present cells"):
-            MissingMask.generate([f"i{k}" for k in range(n)], [f"m{k}" for k in range(len(rates))], rates, seed=seed)
+            MissingMask.generate(ids, modalities, rates, seed=seed)
         return
-    mask = MissingMask.generate([f"i{k}" for k in range(n)], [f"m{k}" for k in range(len(rates))], rates, seed=seed)
-    assert mask.missing_counts() == expected
+    mask = MissingMask.generate(ids, modalities, rates, seed=seed)
     assert bool(mask.present.any(dim=1).all())
+    if sum(n - k for k in expected) >= n:
+        assert mask.missing_counts() == expected
+        return
+    # The boundary, sum(1 - rate) >= 1 but rounding half up leaves too few present cells: only counts
+    # that were rounded up go down, by one, and just enough that present cells number exactly n.
+    lowered = [e - k for e, k in zip(expected, mask.missing_counts(), strict=True)]
+    assert set(lowered) <= {0, 1}
+    assert all(expected[m] > rates[m] * n for m, d in enumerate(lowered) if d)
+    assert int(mask.present.sum()) == n
 
 
 def _reference_pattern_counts(n: int, rates: tuple[float, ...]) -> dict[tuple[str, ...], int]:
@@ -121,6 +130,24 @@ def test_combinations_redraw_that_no_distribution_allows_is_an_error() -> None:
         MissingMask.generate(IDS[:10], ("a", "b"), (0.6, 0.6), seed=0, style="combinations")
     boundary = MissingMask.generate(IDS[:10], ("a", "b"), (0.5, 0.5), seed=0, style="combinations")
     assert boundary.missing_counts() == [5, 5]
+
+
+@pytest.mark.parametrize("n", [945, 7, 1001])
+def test_counts_at_the_boundary_with_an_odd_number_of_samples_give_every_sample_one_modality(n: int) -> None:
+    """(0.5, 0.5) on an odd N: half up would miss ceil(N/2) of each, N - 1 present cells for N samples.
+    One count goes down by one instead (AVMNIST's 945 training samples at the paper's (0.5, 0.5))."""
+    ids = [f"s{i}" for i in range(n)]
+    mask = MissingMask.generate(ids, ("a", "b"), (0.5, 0.5), seed=1)
+    assert bool(mask.present.any(dim=1).all())
+    assert bool((mask.present.sum(dim=1) == 1).all())  # exactly N present cells for N samples
+    assert sorted(mask.missing_counts()) == [n // 2, n // 2 + 1]
+    # rates that are not at the boundary keep round half up; rates below it are still an error
+    assert MissingMask.generate(ids, ("a", "b"), (0.5, 0.3), seed=1).missing_counts() == [
+        math.floor(0.5 * n + 0.5),
+        math.floor(0.3 * n + 0.5),
+    ]
+    with pytest.raises(ValueError, match="present cells"):
+        MissingMask.generate(ids, ("a", "b"), (0.5, 0.6), seed=1)
 
 
 def test_combinations_without_redraw_is_independent_dropping() -> None:

@@ -1,7 +1,10 @@
 """The two ways of drawing a presence matrix from per-modality missing rates (numpy, seeded).
 
 * ``"counts"`` (RedCore / MMIN): modality ``m`` is missing in exactly ``k_m = floor(r_m * N + 0.5)``
-  samples, chosen uniformly at random and independently per modality.
+  samples, chosen uniformly at random and independently per modality. (With redraw, when rounding
+  half up leaves fewer present cells than samples although ``sum_m (1 - r_m) >= 1``, the counts that
+  were rounded up go down by one, most rounded first, until one present cell per sample fits: (0.5,
+  0.5) on 945 samples misses 472 and 473, not 473 and 473; see :func:`missing_counts`.)
 * ``"combinations"`` (PASSION): each presence pattern ``c`` (a subset of the modalities) gets an exact
   count ``N * q(c)``, rounded by largest remainder so the counts sum to ``N``, and the patterns are dealt
   to samples by a seeded permutation. Without redraw, ``q`` is independent per-modality dropping,
@@ -76,13 +79,27 @@ def check_rates(rates: RatesLike, n_modalities: int) -> tuple[float, ...]:
     return tuple(checked)
 
 
-def missing_counts(n_samples: int, rates: Sequence[float]) -> list[int]:
+def missing_counts(n_samples: int, rates: Sequence[float], *, redraw: bool = False) -> list[int]:
     """``k_m = floor(r_m * N + 0.5)``: the exact number of samples missing modality ``m`` (round half up).
+
+    With ``redraw`` (every sample keeps a modality) and rates that allow it (``sum_m (1 - r_m) >= 1``),
+    counts rounded up are lowered by one, the most rounded first, while the present cells
+    ``sum_m (N - k_m)`` number fewer than ``N``: each count stays within one of ``r_m * N``.
 
     >>> missing_counts(10, (0.25, 0.35, 0.0))
     [3, 4, 0]
+    >>> missing_counts(945, (0.5, 0.5)), missing_counts(945, (0.5, 0.5), redraw=True)
+    ([473, 473], [473, 472])
     """
-    return [math.floor(rate * n_samples + 0.5) for rate in rates]
+    counts = [math.floor(rate * n_samples + 0.5) for rate in rates]
+    if not redraw or len(rates) - math.fsum(rates) < 1.0 - 1e-9:
+        return counts
+    rounded_up = sorted(
+        (m for m, k in enumerate(counts) if k > rates[m] * n_samples), key=lambda m: counts[m] - rates[m] * n_samples
+    )
+    while n_samples * len(rates) - sum(counts) < n_samples and rounded_up:
+        counts[rounded_up.pop()] -= 1
+    return counts
 
 
 def draw_counts(
@@ -97,7 +114,7 @@ def draw_counts(
     if available is not None and not available.all():
         return _draw_counts_available(rates, rng, redraw, available)
     n_mod = len(rates)
-    counts = missing_counts(n_samples, rates)
+    counts = missing_counts(n_samples, rates, redraw=redraw)
     present = np.ones((n_samples, n_mod), dtype=bool)
     for m, k in enumerate(counts):
         present[rng.permutation(n_samples)[:k], m] = False
@@ -137,7 +154,7 @@ def _draw_counts_available(
 ) -> BoolArray:
     """``"counts"`` style restricted to the available cells (module doc); the result is within ``available``."""
     n_samples = available.shape[0]
-    counts = missing_counts(n_samples, rates)
+    counts = missing_counts(n_samples, rates, redraw=redraw)
     last = available.sum(axis=1) == 1  # a sample's last available modality is never drawn (redraw)
     for m, k in enumerate(counts):
         candidates = np.flatnonzero(available[:, m] & ~last) if redraw else np.flatnonzero(available[:, m])
