@@ -1,0 +1,276 @@
+"""``docs/RESULTS.md``'s tables, rebuilt from the raw results that ``bash scripts/evidence.sh`` writes.
+
+``python -m mce_train.evidence --runs runs/evidence --doc docs/RESULTS.md --raw docs/results``
+
+It reads this layout under ``--runs``:
+
+* ``main/<image>-<audio>/results.json``: AudiovisionMNIST, baseline, RedCore and MCE at one setting;
+* ``ablation/<row>/results.json``: AudiovisionMNIST at (0.2, 0.8), MCE with Table 2's row ``<row>``
+  (row m, full MCE, is the ``mce`` of ``main/0.2-0.8``: the same seeds, masks and settings);
+* ``fig7/audio<percent>/results.json``: AudiovisionMNIST with every image and ``<percent>``% of the audio;
+* ``iemocap/<setting>/results.json``: the synthetic IEMOCAP at the paper's settings a to f;
+* ``text/<name>.md``: printed tables (the analyses, the step-overhead benchmark), embedded as they are.
+
+Each table replaces the text between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` in ``--doc``;
+the prose around the markers stays. Every ``results.json`` is copied under ``--raw`` (as
+``<table>/<run>.json``), so the numbers in the document sit next to the records they came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mce_losses import ABLATION_ROWS
+from mce_train.analysis import markdown_table
+from mce_train.statistics import summarize
+
+Record = dict[str, Any]
+
+METHOD_NAMES = {"baseline": "baseline", "redcore": "RedCore", "mce": "MCE"}
+IEMOCAP_SETTINGS = {  # the paper's (A, L, V) missing rates; our column order is (A, V, L)
+    "a": (0.2, 0.5, 0.8),
+    "b": (0.2, 0.8, 0.5),
+    "c": (0.5, 0.2, 0.8),
+    "d": (0.5, 0.8, 0.2),
+    "e": (0.8, 0.2, 0.5),
+    "f": (0.8, 0.5, 0.2),
+}
+
+
+def load(path: Path) -> Record:
+    """A ``results.json``, with a clear error when it is absent or not a finished run's record."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no results at {path}: run scripts/evidence.sh for that table first")
+    record: Record = json.loads(path.read_text())
+    for key in ("config", "per_seed", "git_commit", "machine"):
+        if key not in record:
+            raise ValueError(f"{path} is not a results.json of apps/train/run.py: it has no {key!r}")
+    return record
+
+
+def per_seed_scores(record: Record, method: str) -> dict[str, list[float]]:
+    """``{subset or "mean": [score per seed]}`` of ``method``'s test split, in the record's metric."""
+    metric = record["metric"]
+    tests = [seed["methods"][method]["test"] for seed in record["per_seed"]]
+    subsets = list(tests[0])
+    scores = {subset: [t[subset][metric] for t in tests] for subset in subsets}
+    scores["mean"] = [sum(t[s][metric] for s in subsets) / len(subsets) for t in tests]
+    return scores
+
+
+def cell(values: Sequence[float], signed: bool = False) -> str:
+    """``mean ± std [low, high]`` (95% CI over seeds); ``signed`` puts ``+`` before positive numbers."""
+    s = summarize(values)
+    f = "{:+.2f}" if signed else "{:.2f}"
+    return f"{f.format(s.mean)} ± {s.std:.2f} [{f.format(s.low)}, {f.format(s.high)}]"
+
+
+def method_table(record: Record, against: str = "baseline") -> str:
+    """One row per method, one column per subset and the mean; then MCE's paired difference to each
+    other method (seed by seed: every method of a seed saw the same masks and splits)."""
+    methods = list(record["config"]["methods"])
+    scores = {m: per_seed_scores(record, m) for m in methods}
+    columns = list(scores[methods[0]])
+    rows = [[METHOD_NAMES.get(m, m), *(cell(scores[m][c]) for c in columns)] for m in methods]
+    if "mce" in methods:
+        for other in [against] + [m for m in methods if m not in ("mce", against)]:
+            if other not in methods:
+                continue
+            diffs = [cell(subset_diff(scores["mce"][c], scores[other][c]), signed=True) for c in columns]
+            rows.append([f"MCE - {METHOD_NAMES.get(other, other)} (paired)", *diffs])
+    return markdown_table(["method", *columns], rows)
+
+
+def _setting(rates: Sequence[float], names: Sequence[str]) -> str:
+    return ", ".join(f"{n} {r:g}" for n, r in zip(names, rates, strict=True))
+
+
+def main_tables(records: dict[str, Record]) -> str:
+    """Per setting of ``main/``: the per-method table with the missing rates as its heading."""
+    parts = []
+    for name, record in records.items():
+        if not name.startswith("main/"):
+            continue
+        subsets = per_seed_scores(record, record["config"]["methods"][0])
+        modalities = [s for s in subsets if "+" not in s and s != "mean"]
+        seeds = len(record["per_seed"])
+        heading = f"**Missing rates ({_setting(record['config']['rates'], modalities)}), {seeds} seeds**"
+        parts.append(f"{heading}\n\n{method_table(record)}")
+    return "\n\n".join(parts)
+
+
+def ablation_table(records: dict[str, Record]) -> str:
+    """Table 2 on AudiovisionMNIST: the switches of each row and MCE's test accuracy per subset and mean."""
+    rows = []
+    for row, switches in ABLATION_ROWS.items():
+        name = "main/0.2-0.8" if row == "m" else f"ablation/{row}"
+        if name not in records:
+            continue
+        scores = per_seed_scores(records[name], "mce")
+        marks = ["✓" if getattr(switches, s) else "" for s in ("a", "b", "single", "sub", "aux")]
+        rows.append([row, *marks, *(cell(v) for v in scores.values())])
+    first = next(r for n, r in records.items() if n.startswith("ablation/"))
+    subsets = list(per_seed_scores(first, "mce"))
+    return markdown_table(["row", "A", "B", "L_single", "L_sub", "L_aux", *subsets], rows)
+
+
+def fig7_rows(records: dict[str, Record]) -> list[tuple[int, Record]]:
+    """``(audio present %, record)`` of the Fig. 7 sweep, in order."""
+    found = []
+    for name, record in records.items():
+        match = re.fullmatch(r"fig7/audio(\d+)", name)
+        if match:
+            found.append((int(match.group(1)), record))
+    return sorted(found, key=lambda item: item[0])
+
+
+def fig7_table(records: dict[str, Record]) -> str:
+    """Fig. 7 as a table: image-only and image+audio test accuracy per method at each audio rate."""
+    sweep = fig7_rows(records)
+    methods = list(sweep[0][1]["config"]["methods"])
+    header = ["audio present"]
+    for subset in ("image", "image+audio"):
+        header += [f"{METHOD_NAMES.get(m, m)}: {subset}" for m in methods]
+    header.append("MCE - baseline: image+audio (paired)")
+    rows = []
+    for percent, record in sweep:
+        scores = {m: per_seed_scores(record, m) for m in methods}
+        row = [f"{percent}%"]
+        for subset in ("image", "image+audio"):
+            row += [cell(scores[m][subset]) for m in methods]
+        paired = subset_diff(scores["mce"]["image+audio"], scores["baseline"]["image+audio"])
+        rows.append([*row, cell(paired, signed=True)])
+    return markdown_table(header, rows)
+
+
+def subset_diff(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    """Seed-by-seed differences ``a - b``."""
+    return [x - y for x, y in zip(a, b, strict=True)]
+
+
+def fig7_plot(records: dict[str, Record], path: Path) -> Path:
+    """Fig. 7 (left and middle): image-only and image+audio accuracy against the audio rate, with 95% CIs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    sweep = fig7_rows(records)
+    methods = list(sweep[0][1]["config"]["methods"])
+    x = [p for p, _ in sweep]
+    figure, axes = pyplot.subplots(1, 2, figsize=(10, 4), sharex=True)
+    for axis, subset in zip(axes, ("image", "image+audio"), strict=True):
+        for method in methods:
+            stats = [summarize(per_seed_scores(r, method)[subset]) for _, r in sweep]
+            axis.errorbar(x, [s.mean for s in stats], yerr=[s.high - s.mean for s in stats], capsize=3, marker="o")
+            axis.lines[-1].set_label(METHOD_NAMES.get(method, method))
+        axis.set_title(f"evaluated on {subset}")
+        axis.set_xlabel("audio present in training (%)")
+        axis.set_ylabel("test accuracy (%)")
+        axis.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    pyplot.close(figure)
+    return path
+
+
+def iemocap_tables(records: dict[str, Record]) -> str:
+    """Per setting a to f: the per-method table over the seven subsets."""
+    parts = []
+    for setting, paper in IEMOCAP_SETTINGS.items():
+        record = records.get(f"iemocap/{setting}")
+        if record is None:
+            continue
+        seeds = len(record["per_seed"])
+        heading = f"**Setting {setting}: missing rates (acoustic, lexical, visual) = {paper}, {seeds} seeds**"
+        parts.append(f"{heading}\n\n{method_table(record)}")
+    return "\n\n".join(parts)
+
+
+def provenance_table(records: dict[str, Record]) -> str:
+    """Where each record came from: the commit, the machine, the data, the settings that differ."""
+    rows = []
+    for name, record in records.items():
+        config, machine = record["config"], record["machine"]
+        rows.append(
+            [
+                f"`{name}`",
+                f"`{record['git_commit'][:12]}`",
+                f"{machine['platform']}, torch {machine['torch']}, {machine['threads']} thread(s)",
+                config.get("size", "?") + (f", {config['steps']} steps" if config.get("steps") else ""),
+                ", ".join(str(s) for s in config["seeds"]),
+                record["per_seed"][0]["data"].split(" in ")[0],
+            ]
+        )
+    return markdown_table(["record", "commit", "machine", "size", "seeds", "data"], rows)
+
+
+def collect(runs: Path) -> dict[str, Record]:
+    """Every ``<table>/<run>/results.json`` under ``runs``, keyed ``"<table>/<run>"``, in sorted order."""
+    found = sorted(runs.glob("*/*/results.json"))
+    if not found:
+        raise FileNotFoundError(f"no */*/results.json under {runs}: run scripts/evidence.sh first")
+    return {f"{p.parent.parent.name}/{p.parent.name}": load(p) for p in found}
+
+
+def replace_block(doc: str, name: str, body: str) -> str:
+    """``doc`` with the text between ``<!-- table:name -->`` and ``<!-- /table:name -->`` set to ``body``."""
+    start, end = f"<!-- table:{name} -->", f"<!-- /table:{name} -->"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if not pattern.search(doc):
+        raise ValueError(f"the document has no {start} ... {end} block for the {name!r} table")
+    return pattern.sub(lambda _: f"{start}\n{body}\n{end}", doc)
+
+
+def _reader(path: Path) -> Callable[[], str]:
+    return lambda: path.read_text().strip()
+
+
+def render(runs: Path, doc: str, raw: Path) -> str:
+    """``doc`` with every block it has filled from ``runs``; copies the raw records under ``raw``."""
+    records = collect(runs)
+    for name in records:
+        target = raw / f"{name}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(runs / name / "results.json", target)
+    builders: dict[str, Callable[[], str]] = {
+        "provenance": lambda: provenance_table(records),
+        "main": lambda: main_tables(records),
+        "ablation": lambda: ablation_table(records),
+        "fig7": lambda: fig7_table(records),
+        "iemocap": lambda: iemocap_tables(records),
+    }
+    if any(n.startswith("fig7/") for n in records):
+        fig7_plot(records, raw / "fig7.png")
+    for path in sorted((runs / "text").glob("*.md")):
+        builders[path.stem] = _reader(path)
+    for name, build in builders.items():
+        if f"<!-- table:{name} -->" in doc:
+            doc = replace_block(doc, name, build())
+    return doc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mce_train.evidence", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=Path, required=True, help="the folder scripts/evidence.sh wrote")
+    parser.add_argument("--doc", type=Path, required=True, help="the markdown file whose table blocks are rebuilt")
+    parser.add_argument("--raw", type=Path, required=True, help="where the results.json files are copied")
+    args = parser.parse_args(argv)
+    try:
+        doc = render(args.runs, args.doc.read_text(), args.raw)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
+    args.doc.write_text(doc)
+    print(f"wrote {args.doc} and the raw records under {args.raw}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""docs/RESULTS.md's table builder on hand-made records: the numbers, the paired differences, the blocks."""
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from mce_train import evidence
+
+SUBSETS = ("image", "audio", "image+audio")
+
+
+def _record(path: Path, methods: dict[str, list[tuple[float, float, float]]], rates: tuple[float, ...]) -> None:
+    """A results.json with, per method, one (image, audio, image+audio) accuracy triple per seed."""
+    n_seeds = len(next(iter(methods.values())))
+    per_seed = [
+        {
+            "data": "real data in /somewhere",
+            "methods": {
+                name: {"test": {s: {"accuracy": v[seed][i]} for i, s in enumerate(SUBSETS)}}
+                for name, v in methods.items()
+            },
+        }
+        for seed in range(n_seeds)
+    ]
+    record = {
+        "config": {"methods": list(methods), "rates": list(rates), "seeds": list(range(n_seeds)), "size": "paper"},
+        "git_commit": "0123456789abcdef",
+        "machine": {"platform": "Linux-test", "torch": "2.13.0", "threads": 1},
+        "metric": "accuracy",
+        "per_seed": per_seed,
+    }
+    path.mkdir(parents=True)
+    (path / "results.json").write_text(json.dumps(record))
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    runs = tmp_path / "runs"
+    _record(
+        runs / "main" / "0.2-0.8",
+        {"baseline": [(90.0, 60.0, 92.0), (92.0, 62.0, 94.0)], "mce": [(91.0, 63.0, 93.0), (95.0, 65.0, 96.0)]},
+        (0.2, 0.8),
+    )
+    _record(runs / "ablation" / "a", {"mce": [(80.0, 50.0, 85.0), (82.0, 52.0, 87.0)]}, (0.2, 0.8))
+    for percent, shift in ((10, 0.0), (100, 5.0)):
+        _record(
+            runs / "fig7" / f"audio{percent:03d}",
+            {"baseline": [(97.0, 40.0 + shift, 97.0)] * 2, "mce": [(98.0, 41.0 + shift, 99.0), (98.0, 41.0, 98.0)]},
+            (0.0, 1 - percent / 100),
+        )
+    (runs / "text").mkdir()
+    (runs / "text" / "overhead-cpu.md").write_text("| method | ratio |\n| --- | --- |\n| mce | 1.10x |\n")
+    return runs
+
+
+DOC = """# Results
+
+<!-- table:main -->
+old
+<!-- /table:main -->
+
+Ablation:
+<!-- table:ablation -->
+<!-- /table:ablation -->
+<!-- table:fig7 -->
+<!-- /table:fig7 -->
+<!-- table:overhead-cpu -->
+<!-- /table:overhead-cpu -->
+<!-- table:provenance -->
+<!-- /table:provenance -->
+The end.
+"""
+
+
+def test_tables_hold_hand_computed_means_intervals_and_paired_differences(runs: Path, tmp_path: Path) -> None:
+    doc = evidence.render(runs, DOC, tmp_path / "raw")
+    assert "old" not in doc
+    assert doc.startswith("# Results")
+    assert doc.endswith("The end.\n")
+    main = doc.split("<!-- table:main -->")[1].split("<!-- /table:main -->")[0]
+    assert "Missing rates (image 0.2, audio 0.8), 2 seeds" in main
+    half = 12.706 * math.sqrt(2) / math.sqrt(2)  # t_{0.975, 1} * std / sqrt(n), std of (90, 92) = sqrt(2)
+    assert f"| baseline | 91.00 ± 1.41 [{91 - half:.2f}, {91 + half:.2f}] |" in main
+    # MCE - baseline seed by seed: image (1, 3) -> +2.00 ± 1.41; mean over subsets (5/3, 8/3) -> +2.17 ± 0.71
+    paired = next(line for line in main.splitlines() if line.startswith("| MCE - baseline (paired)"))
+    assert "+2.00 ± 1.41" in paired.split("|")[2]
+    assert "+2.17 ± 0.71" in paired.split("|")[5]
+    ablation = doc.split("<!-- table:ablation -->")[1]
+    assert "| a |  |  |  |  |  | 81.00 ± 1.41" in ablation  # row a: every switch off
+    assert "| m | ✓ | ✓ | ✓ | ✓ | ✓ | 93.00 ± 2.83" in ablation  # row m: main/0.2-0.8's MCE
+    fig7 = doc.split("<!-- table:fig7 -->")[1].split("<!-- /table:fig7 -->")[0]
+    assert fig7.index("| 10% |") < fig7.index("| 100% |")
+    assert "+1.50 ± 0.71" in fig7.splitlines()[3]  # image+audio at 10%: (99 - 97, 98 - 97)
+    assert "| mce | 1.10x |" in doc
+    assert "`main/0.2-0.8` | `0123456789ab` | Linux-test, torch 2.13.0, 1 thread(s)" in doc
+    copied = json.loads((tmp_path / "raw" / "main" / "0.2-0.8.json").read_text())
+    assert copied["git_commit"] == "0123456789abcdef"
+    assert (tmp_path / "raw" / "fig7.png").stat().st_size > 0
+
+
+def test_missing_block_and_missing_runs_are_clear_errors(runs: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=re.escape("no <!-- table:main --> ... <!-- /table:main --> block")):
+        evidence.replace_block("no markers", "main", "body")
+    with pytest.raises(FileNotFoundError, match=re.escape("run scripts/evidence.sh first")):
+        evidence.render(tmp_path / "empty", DOC, tmp_path / "raw")
+    (runs / "main" / "0.2-0.8" / "results.json").write_text("{}")
+    with pytest.raises(ValueError, match=re.escape("not a results.json of apps/train/run.py")):
+        evidence.render(runs, DOC, tmp_path / "raw")

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Rerun the evidence of docs/RESULTS.md: each table's training runs, the analyses, the step-overhead
+# benchmark, then the document's tables (python -m mce_train.evidence).
+#
+#   bash scripts/evidence.sh [TABLE ...]     TABLE: main ablation fig7 iemocap analysis overhead (default: all)
+#
+# MCE_EVIDENCE_OUT: where runs go (default runs/evidence); MCE_JOBS: runs at once (default 2, one thread each).
+# On 2 CPU cores: main about 25 min, ablation 30, fig7 25, iemocap 60 (see docs/RESULTS.md for measured times).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+py="${MCE_VENV:-.venv}/bin/python"
+out="${MCE_EVIDENCE_OUT:-runs/evidence}"
+jobs="${MCE_JOBS:-2}"
+run="$py apps/train/run.py --no-progress --cache $out/cache"
+tables=("$@")
+[ ${#tables[@]} -gt 0 ] || tables=(main ablation fig7 iemocap analysis overhead)
+
+commands() {  # one line per training run of table $1
+    case "$1" in
+    main)  # image, audio missing rates
+        for rates in 0.2,0.8 0.8,0.2 0.5,0.5; do
+            echo "$run --benchmark avmnist --methods baseline,redcore,mce --rates $rates --seeds 0,1,2,3,4 --out $out/main/${rates/,/-}"
+        done ;;
+    ablation)  # Table 2's rows; row m (full MCE) is main/0.2-0.8's mce
+        for row in a b c d e f g h i j k l; do
+            echo "$run --benchmark avmnist --methods mce --ablation $row --rates 0.2,0.8 --seeds 0,1,2,3,4 --out $out/ablation/$row"
+        done ;;
+    fig7)  # every image, audio present at 10% ... 100%
+        for present in 10 20 30 40 50 60 70 80 90 100; do
+            missing=$(awk "BEGIN { print (100 - $present) / 100 }")
+            echo "$run --benchmark avmnist --methods baseline,mce --rates 0,$missing --seeds 0,1,2 --out $out/fig7/audio$(printf %03d "$present")"
+        done ;;
+    iemocap)  # the paper's settings a-f over (A, L, V), written in the loader's column order (A, V, L)
+        for setting in a:0.2,0.8,0.5 b:0.2,0.5,0.8 c:0.5,0.8,0.2 d:0.5,0.2,0.8 e:0.8,0.5,0.2 f:0.8,0.2,0.5; do
+            echo "$run --benchmark iemocap --methods baseline,redcore,mce --rates ${setting#*:} --seeds 0,1,2 --out $out/iemocap/${setting%%:*}"
+        done ;;
+    esac
+}
+
+mkdir -p "$out/logs" "$out/text"
+runs=()
+for table in "${tables[@]}"; do
+    case "$table" in
+    main | ablation | fig7 | iemocap) mapfile -t -O "${#runs[@]}" runs < <(commands "$table") ;;
+    analysis | overhead) ;;
+    *) echo "error: unknown table $table; expected main, ablation, fig7, iemocap, analysis or overhead" >&2; exit 2 ;;
+    esac
+done
+if [ ${#runs[@]} -gt 0 ]; then
+    [ "$jobs" -gt 1 ] && export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+    echo "evidence: ${#runs[@]} runs, $jobs at a time; logs under $out/logs"
+    one() {  # run one command line, its output to logs/<table>-<run>.log; stop xargs when it fails
+        local name=${1##*--out "$out"/} log
+        log="$out/logs/${name//\//-}.log"
+        { time $1; } > "$log" 2>&1 || { echo "failed: $1 (see $log)"; return 255; }
+    }
+    export -f one && export out
+    printf '%s\n' "${runs[@]}" | xargs -P "$jobs" -I{} bash -c 'one "$1"' _ {}
+fi
+for table in "${tables[@]}"; do
+    case "$table" in
+    analysis)  # Fig. 9 and Table 7 analogues on main/0.2-0.8, baseline vs MCE
+        for kind in capability representation; do
+            "$py" -m mce_train.analysis "$kind" --run "$out/main/0.2-0.8" --methods baseline,mce | grep '^|' > "$out/text/$kind.md"
+        done ;;
+    overhead)  # Table 8 analogue
+        "$py" apps/train/benchmarks/step_overhead.py > "$out/text/overhead-cpu.md"
+        if "$py" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
+            "$py" apps/train/benchmarks/step_overhead.py --device cuda > "$out/text/overhead-cuda.md"
+        fi ;;
+    esac
+done
+"$py" -m mce_train.evidence --runs "$out" --doc docs/RESULTS.md --raw docs/results
