@@ -4,7 +4,8 @@
 #
 #   bash scripts/evidence.sh [TABLE ...]     TABLE: main ablation fig7 iemocap analysis overhead (default: all)
 #
-# MCE_EVIDENCE_OUT: where runs go (default runs/evidence); MCE_JOBS: runs at once (default 2, one thread each).
+# MCE_EVIDENCE_OUT: where runs go (default runs/evidence); MCE_JOBS: runs at once (default 2, one thread each);
+# MCE_EVIDENCE_EXTRA: arguments added to every run.py call (a smoke test: "--quick --seeds 0,1").
 # On 2 CPU cores: main about 25 min, ablation 30, fig7 25, iemocap 60 (see docs/RESULTS.md for measured times).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -53,9 +54,9 @@ if [ ${#runs[@]} -gt 0 ]; then
     one() {  # run one command line, its output to logs/<table>-<run>.log; stop xargs when it fails
         local name=${1##*--out "$out"/} log
         log="$out/logs/${name//\//-}.log"
-        { time $1; } > "$log" 2>&1 || { echo "failed: $1 (see $log)"; return 255; }
+        { time $1 $extra; } > "$log" 2>&1 || { echo "failed: $1 $extra (see $log)"; return 255; }
     }
-    export -f one && export out
+    export -f one && export out extra="${MCE_EVIDENCE_EXTRA:-}"
     printf '%s\n' "${runs[@]}" | xargs -P "$jobs" -I{} bash -c 'one "$1"' _ {}
 fi
 for table in "${tables[@]}"; do

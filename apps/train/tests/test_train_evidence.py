@@ -101,6 +101,12 @@ def test_tables_hold_hand_computed_means_intervals_and_paired_differences(runs: 
     assert (tmp_path / "raw" / "fig7.png").stat().st_size > 0
 
 
+def test_a_table_without_runs_keeps_its_block(runs: Path, tmp_path: Path) -> None:
+    block = "<!-- table:iemocap -->\nkept\n<!-- /table:iemocap -->\n"
+    doc = DOC.replace("<!-- table:main -->", block + "<!-- table:main -->")
+    assert "\nkept\n" in evidence.render(runs, doc, tmp_path / "raw")
+
+
 def test_missing_block_and_missing_runs_are_clear_errors(runs: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=re.escape("no <!-- table:main --> ... <!-- /table:main --> block")):
         evidence.replace_block("no markers", "main", "body")

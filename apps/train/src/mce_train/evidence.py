@@ -23,6 +23,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -240,20 +241,18 @@ def render(runs: Path, doc: str, raw: Path) -> str:
         target = raw / f"{name}.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(runs / name / "results.json", target)
-    builders: dict[str, Callable[[], str]] = {
-        "provenance": lambda: provenance_table(records),
-        "main": lambda: main_tables(records),
-        "ablation": lambda: ablation_table(records),
-        "fig7": lambda: fig7_table(records),
-        "iemocap": lambda: iemocap_tables(records),
-    }
-    if any(n.startswith("fig7/") for n in records):
+    builders: dict[str, Callable[[], str]] = {"provenance": lambda: provenance_table(records)}
+    tables = {"main": main_tables, "ablation": ablation_table, "fig7": fig7_table, "iemocap": iemocap_tables}
+    for table, build in tables.items():
+        if any(n.startswith(f"{table}/") for n in records):  # a table not rerun keeps its block as it is
+            builders[table] = partial(build, records)
+    if "fig7" in builders:
         fig7_plot(records, raw / "fig7.png")
     for path in sorted((runs / "text").glob("*.md")):
         builders[path.stem] = _reader(path)
-    for name, build in builders.items():
+    for name, build_block in builders.items():
         if f"<!-- table:{name} -->" in doc:
-            doc = replace_block(doc, name, build())
+            doc = replace_block(doc, name, build_block())
     return doc
 
 
