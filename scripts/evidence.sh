@@ -34,7 +34,7 @@ commands() {  # one line per training run of table $1
         done ;;
     iemocap)  # the paper's settings a-f over (A, L, V), written in the loader's column order (A, V, L)
         for setting in a:0.2,0.8,0.5 b:0.2,0.5,0.8 c:0.5,0.8,0.2 d:0.5,0.2,0.8 e:0.8,0.5,0.2 f:0.8,0.2,0.5; do
-            echo "$run --benchmark iemocap --methods baseline,redcore,mce --rates ${setting#*:} --seeds 0,1,2 --out $out/iemocap/${setting%%:*}"
+            echo "$run --benchmark iemocap --methods baseline,redcore,mce --rates ${setting#*:} --seeds 0,1,2 --steps 360 --out $out/iemocap/${setting%%:*}"
         done ;;
     esac
 }
