@@ -107,6 +107,11 @@ def test_a_table_without_runs_keeps_its_block(runs: Path, tmp_path: Path) -> Non
     assert "\nkept\n" in evidence.render(runs, doc, tmp_path / "raw")
 
 
+def test_cells_never_print_a_negative_zero() -> None:
+    assert evidence.cell([-0.001, 0.001], signed=True).startswith("+0.00 ± ")
+    assert evidence.cell([-0.004], signed=False) == "0.00 ± 0.00 [0.00, 0.00]"
+
+
 def test_missing_block_and_missing_runs_are_clear_errors(runs: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=re.escape("no <!-- table:main --> ... <!-- /table:main --> block")):
         evidence.replace_block("no markers", "main", "body")

@@ -68,8 +68,12 @@ def per_seed_scores(record: Record, method: str) -> dict[str, list[float]]:
 def cell(values: Sequence[float], signed: bool = False) -> str:
     """``mean ± std [low, high]`` (95% CI over seeds); ``signed`` puts ``+`` before positive numbers."""
     s = summarize(values)
-    f = "{:+.2f}" if signed else "{:.2f}"
-    return f"{f.format(s.mean)} ± {s.std:.2f} [{f.format(s.low)}, {f.format(s.high)}]"
+
+    def number(x: float) -> str:
+        text = f"{x:+.2f}" if signed else f"{x:.2f}"
+        return text.replace("-0.00", "+0.00" if signed else "0.00")  # no negative zero from rounding
+
+    return f"{number(s.mean)} ± {s.std:.2f} [{number(s.low)}, {number(s.high)}]"
 
 
 def method_table(record: Record, against: str = "baseline") -> str:
