@@ -61,10 +61,11 @@ if [ ${#runs[@]} -gt 0 ]; then
 fi
 for table in "${tables[@]}"; do
     case "$table" in
-    analysis)  # Fig. 9 and Table 7 analogues on main/0.2-0.8, baseline vs MCE
+    analysis)  # Fig. 9, Table 7 and Table 6 analogues on main/0.2-0.8, baseline vs MCE
         for kind in capability representation; do
             "$py" -m mce_train.analysis "$kind" --run "$out/main/0.2-0.8" --methods baseline,mce | grep '^|' > "$out/text/$kind.md"
-        done ;;
+        done
+        "$py" -m mce_train.analysis traces --run "$out/main/0.2-0.8" --methods mce > /dev/null ;;  # factor B over training
     overhead)  # Table 8 analogue
         "$py" apps/train/benchmarks/step_overhead.py > "$out/text/overhead-cpu.md"
         if "$py" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then

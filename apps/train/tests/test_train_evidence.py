@@ -51,6 +51,12 @@ def runs(tmp_path: Path) -> Path:
             {"baseline": [(97.0, 40.0 + shift, 97.0)] * 2, "mce": [(98.0, 41.0 + shift, 99.0), (98.0, 41.0, 98.0)]},
             (0.0, 1 - percent / 100),
         )
+    analysis = runs / "main" / "0.2-0.8" / "analysis"
+    analysis.mkdir()
+    for seed, stop in ((0, 3), (1, 5)):  # B falls below 0.01 at epoch `stop` (each epoch 7 steps long)
+        lines = ["epoch,last_step,modality,batch_b"]
+        lines += [f"{e},{7 * e},audio,{0.0 if e >= stop else 1.0 / e}" for e in range(1, 25)]
+        (analysis / f"traces-mce-seed{seed}.csv").write_text("\n".join(lines) + "\n")
     (runs / "text").mkdir()
     (runs / "text" / "overhead-cpu.md").write_text("| method | ratio |\n| --- | --- |\n| mce | 1.10x |\n")
     return runs
@@ -71,6 +77,8 @@ Ablation:
 <!-- /table:overhead-cpu -->
 <!-- table:provenance -->
 <!-- /table:provenance -->
+<!-- table:traces -->
+<!-- /table:traces -->
 The end.
 """
 
@@ -95,6 +103,8 @@ def test_tables_hold_hand_computed_means_intervals_and_paired_differences(runs: 
     assert fig7.index("| 10% |") < fig7.index("| 100% |")
     assert "+1.50 ± 0.71" in fig7.splitlines()[3]  # image+audio at 10%: (99 - 97, 98 - 97)
     assert "| mce | 1.10x |" in doc
+    # B at epochs 1, 2, 5, 10, 20: (1, 1), (1/2, 1/2), then 0 (from epochs 3 and 5: steps 21 and 35)
+    assert "| audio | 1.00 | 0.50 | 0.00 | 0.00 | 0.00 | 28.00 ± 9.90 [" in doc
     assert "`main/0.2-0.8` | `0123456789ab` | Linux-test, torch 2.13.0, 1 thread(s)" in doc
     copied = json.loads((tmp_path / "raw" / "main" / "0.2-0.8.json").read_text())
     assert copied["git_commit"] == "0123456789abcdef"

@@ -19,6 +19,7 @@ the prose around the markers stays. Every ``results.json`` is copied under ``--r
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 import shutil
@@ -199,6 +200,31 @@ def iemocap_tables(records: dict[str, Record]) -> str:
     return "\n\n".join(parts)
 
 
+TRACE_EPOCHS = (1, 2, 5, 10, 20)
+
+
+def trace_table(runs: Path) -> str | None:
+    """Factor B over training, from ``main/0.2-0.8``'s ``traces-mce-seed<k>.csv`` (the traces analysis):
+    per modality, the mean batch B at a few epochs and the first step at which it falls below 0.01."""
+    files = sorted((runs / "main" / "0.2-0.8" / "analysis").glob("traces-mce-seed*.csv"))
+    if not files:
+        return None
+    per_seed = [list(csv.DictReader(f.open())) for f in files]
+    rows = []
+    for modality in dict.fromkeys(r["modality"] for r in per_seed[0]):
+        traces = [[r for r in seed if r["modality"] == modality] for seed in per_seed]
+        cells = [modality]
+        for epoch in TRACE_EPOCHS:
+            values = [float(t[epoch - 1]["batch_b"]) for t in traces if len(t) >= epoch]
+            cells.append(f"{summarize(values).mean:.2f}")
+        ends = [next((int(r["last_step"]) for r in t if float(r["batch_b"]) < 0.01), None) for t in traces]
+        found = [float(e) for e in ends if e is not None]
+        cells.append(cell(found) + (f" ({len(found)} of {len(ends)} seeds)" if len(found) < len(ends) else ""))
+        rows.append(cells)
+    header = ["modality", *(f"B, epoch {e}" for e in TRACE_EPOCHS), "first step with B < 0.01"]
+    return markdown_table(header, rows)
+
+
 def provenance_table(records: dict[str, Record]) -> str:
     """Where each record came from: the commit, the machine, the data, the settings that differ."""
     rows = []
@@ -252,6 +278,9 @@ def render(runs: Path, doc: str, raw: Path) -> str:
             builders[table] = partial(build, records)
     if "fig7" in builders:
         fig7_plot(records, raw / "fig7.png")
+    traces = trace_table(runs)
+    if traces is not None:
+        builders["traces"] = lambda: traces
     for path in sorted((runs / "text").glob("*.md")):
         builders[path.stem] = _reader(path)
     for name, build_block in builders.items():
