@@ -5,7 +5,9 @@
 #   bash scripts/evidence.sh [TABLE ...]     TABLE: main ablation fig7 iemocap analysis overhead (default: all)
 #
 # MCE_EVIDENCE_OUT: where runs go (default runs/evidence); MCE_JOBS: runs at once (default 2, one thread each);
-# MCE_EVIDENCE_EXTRA: arguments added to every run.py call (a smoke test: "--quick --seeds 0,1").
+# MCE_EVIDENCE_EXTRA: arguments added to every run.py call (a smoke test: "--quick --seeds 0,1");
+# MCE_EVIDENCE_DOC: the document whose tables are rebuilt (default docs/RESULTS.md; raw records go to
+# results/ beside it), e.g. a copy for a smoke test.
 # On 2 CPU cores: main about 25 min, ablation 30, fig7 25, iemocap 60 (see docs/RESULTS.md for measured times).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,6 +15,7 @@ bash scripts/setup.sh
 py="${MCE_VENV:-.venv}/bin/python"
 out="${MCE_EVIDENCE_OUT:-runs/evidence}"
 jobs="${MCE_JOBS:-2}"
+doc="${MCE_EVIDENCE_DOC:-docs/RESULTS.md}"
 run="$py apps/train/run.py --no-progress --cache $out/cache"
 tables=("$@")
 [ ${#tables[@]} -gt 0 ] || tables=(main ablation fig7 iemocap analysis overhead)
@@ -54,10 +57,14 @@ if [ ${#runs[@]} -gt 0 ]; then
     one() {  # run one command line, its output to logs/<table>-<run>.log; stop xargs when it fails
         local name=${1##*--out "$out"/} log
         log="$out/logs/${name//\//-}.log"
-        { time $1 $extra; } > "$log" 2>&1 || { echo "failed: $1 $extra (see $log)"; return 255; }
+        { time $1 $extra; } > "$log" 2>&1 || { echo "failed: $1 $extra (see $log)"; return 1; }
     }
     export -f one && export out extra="${MCE_EVIDENCE_EXTRA:-}"
-    printf '%s\n' "${runs[@]}" | xargs -P "$jobs" -I{} bash -c 'one "$1"' _ {}
+    # A failed run does not stop the others; the script fails after they finish.
+    printf '%s\n' "${runs[@]}" | xargs -P "$jobs" -I{} bash -c 'one "$1"' _ {} || {
+        echo "evidence: some runs failed (above); the document was not rebuilt" >&2
+        exit 1
+    }
 fi
 for table in "${tables[@]}"; do
     case "$table" in
@@ -73,4 +80,4 @@ for table in "${tables[@]}"; do
         fi ;;
     esac
 done
-"$py" -m mce_train.evidence --runs "$out" --doc docs/RESULTS.md --raw docs/results
+"$py" -m mce_train.evidence --runs "$out" --doc "$doc" --raw "$(dirname "$doc")/results"

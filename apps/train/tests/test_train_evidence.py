@@ -12,7 +12,9 @@ from mce_train import evidence
 SUBSETS = ("image", "audio", "image+audio")
 
 
-def _record(path: Path, methods: dict[str, list[tuple[float, float, float]]], rates: tuple[float, ...]) -> None:
+def _record(
+    path: Path, methods: dict[str, list[tuple[float, float, float]]], rates: tuple[float, ...], ablation: str = "m"
+) -> None:
     """A results.json with, per method, one (image, audio, image+audio) accuracy triple per seed."""
     n_seeds = len(next(iter(methods.values())))
     per_seed = [
@@ -26,7 +28,13 @@ def _record(path: Path, methods: dict[str, list[tuple[float, float, float]]], ra
         for seed in range(n_seeds)
     ]
     record = {
-        "config": {"methods": list(methods), "rates": list(rates), "seeds": list(range(n_seeds)), "size": "paper"},
+        "config": {
+            "methods": list(methods),
+            "rates": list(rates),
+            "seeds": list(range(n_seeds)),
+            "size": "paper",
+            "ablation": ablation,
+        },
         "git_commit": "0123456789abcdef",
         "machine": {"platform": "Linux-test", "torch": "2.13.0", "threads": 1},
         "metric": "accuracy",
@@ -44,7 +52,7 @@ def runs(tmp_path: Path) -> Path:
         {"baseline": [(90.0, 60.0, 92.0), (92.0, 62.0, 94.0)], "mce": [(91.0, 63.0, 93.0), (95.0, 65.0, 96.0)]},
         (0.2, 0.8),
     )
-    _record(runs / "ablation" / "a", {"mce": [(80.0, 50.0, 85.0), (82.0, 52.0, 87.0)]}, (0.2, 0.8))
+    _record(runs / "ablation" / "a", {"mce": [(80.0, 50.0, 85.0), (82.0, 52.0, 87.0)]}, (0.2, 0.8), ablation="a")
     for percent, shift in ((10, 0.0), (100, 5.0)):
         _record(
             runs / "fig7" / f"audio{percent:03d}",
@@ -119,13 +127,37 @@ def test_a_table_without_runs_keeps_its_block(runs: Path, tmp_path: Path) -> Non
 
 def test_cells_never_print_a_negative_zero() -> None:
     assert evidence.cell([-0.001, 0.001], signed=True).startswith("+0.00 ± ")
-    assert evidence.cell([-0.004], signed=False) == "0.00 ± 0.00 [0.00, 0.00]"
+    assert evidence.cell([-0.004, 0.004], signed=False).startswith("0.00 ± ")
+
+
+def test_one_seed_shows_the_mean_alone_and_a_sweep_without_baseline_has_no_paired_column(tmp_path: Path) -> None:
+    assert evidence.cell([91.234]) == "91.23"
+    runs = tmp_path / "runs"
+    _record(runs / "fig7" / "audio050", {"mce": [(98.0, 41.0, 99.0)]}, (0.0, 0.5))
+    doc = evidence.render(runs, "<!-- table:fig7 -->\n<!-- /table:fig7 -->\n", tmp_path / "raw")
+    assert "| 50% | 98.00 | 99.00 |" in doc
+    assert "paired" not in doc
+
+
+def test_traces_that_never_reach_zero_and_records_that_do_not_match_their_table(runs: Path, tmp_path: Path) -> None:
+    for seed in range(2):
+        (runs / "main" / "0.2-0.8" / "analysis" / f"traces-mce-seed{seed}.csv").write_text(
+            "epoch,last_step,modality,batch_b\n1,7,audio,0.9\n2,14,audio,0.5\n"
+        )
+    doc = evidence.render(runs, "<!-- table:traces -->\n<!-- /table:traces -->\n", tmp_path / "raw")
+    assert "| audio | 0.90 | 0.50 | - | - | - | never (0 of 2 seeds) |" in doc
+    _record(runs / "iemocap" / "a", {"mce": [(1.0, 2.0, 3.0)]}, (0.2, 0.5, 0.8))  # setting a in (A, L, V) order
+    with pytest.raises(ValueError, match="iemocap/a ran at rates"):
+        evidence.render(runs, "<!-- table:iemocap -->\n<!-- /table:iemocap -->\n", tmp_path / "raw")
+    _record(runs / "ablation" / "b", {"mce": [(1.0, 2.0, 3.0)]}, (0.2, 0.8), ablation="c")
+    with pytest.raises(ValueError, match="ablation/b ran row c"):
+        evidence.render(runs, "<!-- table:ablation -->\n<!-- /table:ablation -->\n", tmp_path / "raw")
 
 
 def test_missing_block_and_missing_runs_are_clear_errors(runs: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=re.escape("no <!-- table:main --> ... <!-- /table:main --> block")):
         evidence.replace_block("no markers", "main", "body")
-    with pytest.raises(FileNotFoundError, match=re.escape("run scripts/evidence.sh first")):
+    with pytest.raises(FileNotFoundError, match=re.escape("nor text/*.md under")):
         evidence.render(tmp_path / "empty", DOC, tmp_path / "raw")
     (runs / "main" / "0.2-0.8" / "results.json").write_text("{}")
     with pytest.raises(ValueError, match=re.escape("not a results.json of apps/train/run.py")):

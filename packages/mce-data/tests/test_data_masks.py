@@ -137,6 +137,9 @@ def test_counts_at_the_boundary_with_an_odd_number_of_samples_give_every_sample_
     """(0.5, 0.5) on an odd N: half up would miss ceil(N/2) of each, N - 1 present cells for N samples.
     One count goes down by one instead (AVMNIST's 945 training samples at the paper's (0.5, 0.5))."""
     ids = [f"s{i}" for i in range(n)]
+    three = MissingMask.generate(ids[:5], ("a", "b", "c"), (0.7, 0.7, 0.6), seed=1)  # 3.5, 3.5, 3.0 missing
+    assert three.missing_counts() == [4, 3, 3]  # half up gives 4, 4, 3: 4 present cells; one 4 goes down
+    assert bool(three.present.any(dim=1).all())
     mask = MissingMask.generate(ids, ("a", "b"), (0.5, 0.5), seed=1)
     assert bool(mask.present.any(dim=1).all())
     assert bool((mask.present.sum(dim=1) == 1).all())  # exactly N present cells for N samples

@@ -10,6 +10,7 @@ from mce_data.synthetic_avmnist import write_synthetic_avmnist
 from mce_losses import classification_score
 from mce_recon import CompletionTransformer
 from mce_train.benchmark_base import Benchmark, Splits, cross_entropy, in_memory
+from mce_train.caching import write_once
 from mce_train.metrics import ClassificationMetric
 from mce_train.models import avmnist
 from mce_train.network import MultiModalNet
@@ -42,9 +43,7 @@ def _avmnist_splits(data: Path, cache: Path, seed: int, size: str) -> Splits:
     """Real FSDD + MNIST under ``data`` when present, else synthetic files written under ``cache``."""
     root, source = data, f"real data in {data}"
     if not ((data / "fsdd" / "recordings").is_dir() and (data / "mnist").is_dir()):
-        root = cache / "synthetic-avmnist"
-        if not (root / "fsdd").is_dir():
-            write_synthetic_avmnist(root, seed=0)
+        root = write_once(cache / "synthetic-avmnist", lambda folder: write_synthetic_avmnist(folder, seed=0))
         source = f"SYNTHETIC AudiovisionMNIST files in {root} (no FSDD/MNIST under {data})"
     limit = 256 if size == "quick" else None
     kw: dict[str, Any] = {"cache_dir": cache / "mfcc", "limit": limit}

@@ -25,8 +25,6 @@ Sizes. ``paper``: Table 1 (400 epochs at batch 1, AdamW, lr 2e-4, poly decay p =
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +47,7 @@ from mce_train.brats_losses import dice_cross_entropy as dice_cross_entropy
 from mce_train.brats_losses import mean_region_dice as mean_region_dice
 from mce_train.brats_predictors import sliding_window_predictor as sliding_window_predictor
 from mce_train.brats_predictors import sliding_window_unimodal as sliding_window_unimodal
+from mce_train.caching import write_once
 from mce_train.metrics_segmentation import RegionDiceMetric
 from mce_train.models import brats
 from mce_train.network import MultiModalNet
@@ -158,18 +157,15 @@ def _npy_root(folder: Path) -> Path | None:
 def _synthetic(cache: Path, size: str) -> Path:
     """The synthetic BraTS20 tree for ``size`` under ``cache``, written once (atomically)."""
     quick = size == "quick"
-    root = cache / ("synthetic-brats-quick" if quick else "synthetic-brats")
-    if not root.is_dir():
-        partial = root.with_name(root.name + f".partial-{os.getpid()}")
-        shutil.rmtree(partial, ignore_errors=True)
-        write_synthetic_brats(
-            partial,
+    return write_once(
+        cache / ("synthetic-brats-quick" if quick else "synthetic-brats"),
+        lambda folder: write_synthetic_brats(
+            folder,
             n_cases=QUICK_CASES if quick else PAPER_SYNTHETIC_CASES,
             shape=QUICK_SHAPE if quick else PAPER_SYNTHETIC_SHAPE,
             seed=0,
-        )
-        os.replace(partial, root)
-    return root
+        ),
+    )
 
 
 def _nifti_splits(parts: Sequence[tuple[BraTSLayout, list[Path]]], crop: Sequence[int], seed: int) -> list[Any]:

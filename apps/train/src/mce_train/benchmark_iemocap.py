@@ -8,6 +8,7 @@ from mce_data import IEMOCAP, write_synthetic_iemocap
 from mce_losses import classification_score
 from mce_recon import CompletionTransformer
 from mce_train.benchmark_base import Benchmark, Splits, cross_entropy
+from mce_train.caching import write_once
 from mce_train.metrics import ClassificationMetric
 from mce_train.models import iemocap
 from mce_train.network import MultiModalNet
@@ -61,15 +62,16 @@ def _iemocap_splits(data: Path, cache: Path, seed: int, size: str) -> Splits:
     if not (root / "target").is_dir():
         knob = IEMOCAP_INFORMATIVENESS[size]
         tag = "-".join(f"{knob[m]:g}" for m in iemocap.MODALITIES)
-        root = cache / f"synthetic-iemocap-{size}-{tag}"  # new values, new files
-        if not (root / "target").is_dir():
-            write_synthetic_iemocap(
-                root,
+        root = write_once(  # new values, new files
+            cache / f"synthetic-iemocap-{size}-{tag}",
+            lambda folder: write_synthetic_iemocap(
+                folder,
                 n_utterances=400 if size == "quick" else 3000,
                 informativeness=knob,
                 seed=0,
                 real_dims=size != "quick",
-            )
+            ),
+        )
         source = f"SYNTHETIC IEMOCAP features in MMIN's layout in {root} (no {data / 'iemocap' / 'target'})"
     train, val, test = (IEMOCAP(root, 1, split, preload=True) for split in ("trn", "val", "tst"))
     return Splits(train, val, test, source)

@@ -46,6 +46,7 @@ from mce_data.sample import Sample
 from mce_data.synthetic_nuscenes import write_synthetic_nuscenes_hdf5
 from mce_losses import iou_score
 from mce_train.benchmark_base import Benchmark, Splits
+from mce_train.caching import write_once
 from mce_train.metrics_bev import IGNORE, BEVIoUMetric, masks, vehicle_logits
 from mce_train.models import nuscenes
 from mce_train.network import MultiModalNet
@@ -191,12 +192,15 @@ def _nuscenes_splits(data: Path, cache: Path, seed: int, size: str) -> Splits:
     source = f"real nuScenes BEV cache {path}"
     if not path.is_file():
         view = None
-        root = cache / ("synthetic-nuscenes-quick" if quick else "synthetic-nuscenes")
+        image_size = QUICK_IMAGE_SIZE if quick else PAPER_SYNTHETIC_IMAGE_SIZE
+        config = BEVConfig(grid=QUICK_GRID if quick else BEVGrid(), image_size=image_size)
+        root = write_once(
+            cache / ("synthetic-nuscenes-quick" if quick else "synthetic-nuscenes"),
+            lambda folder: write_synthetic_nuscenes_hdf5(
+                folder, 48 if quick else 400, seed=0, image_size=image_size, config=config
+            ),
+        )
         path = root / "nuscenes_bev.h5"
-        if not path.is_file():
-            image_size = QUICK_IMAGE_SIZE if quick else PAPER_SYNTHETIC_IMAGE_SIZE
-            config = BEVConfig(grid=QUICK_GRID if quick else BEVGrid(), image_size=image_size)
-            write_synthetic_nuscenes_hdf5(root, 48 if quick else 400, seed=0, image_size=image_size, config=config)
         source = (
             f"SYNTHETIC nuScenes scenes converted to a BEV cache in {path} (no {data / 'nuscenes' / 'nuscenes_bev.h5'})"
         )

@@ -67,13 +67,16 @@ def per_seed_scores(record: Record, method: str) -> dict[str, list[float]]:
 
 
 def cell(values: Sequence[float], signed: bool = False) -> str:
-    """``mean ± std [low, high]`` (95% CI over seeds); ``signed`` puts ``+`` before positive numbers."""
+    """``mean ± std [low, high]`` (95% CI over seeds; the mean alone for one seed); ``signed`` puts ``+``
+    before positive numbers."""
     s = summarize(values)
 
     def number(x: float) -> str:
         text = f"{x:+.2f}" if signed else f"{x:.2f}"
         return text.replace("-0.00", "+0.00" if signed else "0.00")  # no negative zero from rounding
 
+    if s.n == 1:  # no spread and no interval from one seed
+        return number(s.mean)
     return f"{number(s.mean)} ± {s.std:.2f} [{number(s.low)}, {number(s.high)}]"
 
 
@@ -118,6 +121,11 @@ def ablation_table(records: dict[str, Record]) -> str:
         name = "main/0.2-0.8" if row == "m" else f"ablation/{row}"
         if name not in records:
             continue
+        config = records[name]["config"]
+        if config.get("ablation", "m") != row or tuple(config["rates"]) != (0.2, 0.8):
+            raise ValueError(
+                f"{name} ran row {config.get('ablation')} at rates {config['rates']}; want row {row} at (0.2, 0.8)"
+            )
         scores = per_seed_scores(records[name], "mce")
         marks = ["✓" if getattr(switches, s) else "" for s in ("a", "b", "single", "sub", "aux")]
         rows.append([row, *marks, *(cell(v) for v in scores.values())])
@@ -143,15 +151,18 @@ def fig7_table(records: dict[str, Record]) -> str:
     header = ["audio present"]
     for subset in ("image", "image+audio"):
         header += [f"{METHOD_NAMES.get(m, m)}: {subset}" for m in methods]
-    header.append("MCE - baseline: image+audio (paired)")
+    paired = {"mce", "baseline"} <= set(methods)
+    if paired:
+        header.append("MCE - baseline: image+audio (paired)")
     rows = []
     for percent, record in sweep:
         scores = {m: per_seed_scores(record, m) for m in methods}
         row = [f"{percent}%"]
         for subset in ("image", "image+audio"):
             row += [cell(scores[m][subset]) for m in methods]
-        paired = subset_diff(scores["mce"]["image+audio"], scores["baseline"]["image+audio"])
-        rows.append([*row, cell(paired, signed=True)])
+        if paired:
+            row.append(cell(subset_diff(scores["mce"]["image+audio"], scores["baseline"]["image+audio"]), signed=True))
+        rows.append(row)
     return markdown_table(header, rows)
 
 
@@ -194,6 +205,12 @@ def iemocap_tables(records: dict[str, Record]) -> str:
         record = records.get(f"iemocap/{setting}")
         if record is None:
             continue
+        acoustic, lexical, visual = paper  # the runs' rates are in the loader's order (A, V, L)
+        if tuple(record["config"]["rates"]) != (acoustic, visual, lexical):
+            raise ValueError(
+                f"iemocap/{setting} ran at rates {record['config']['rates']} (acoustic, visual, lexical); setting "
+                f"{setting} is {(acoustic, visual, lexical)} in that order"
+            )
         seeds = len(record["per_seed"])
         heading = f"**Setting {setting}: missing rates (acoustic, lexical, visual) = {paper}, {seeds} seeds**"
         parts.append(f"{heading}\n\n{method_table(record)}")
@@ -216,10 +233,13 @@ def trace_table(runs: Path) -> str | None:
         cells = [modality]
         for epoch in TRACE_EPOCHS:
             values = [float(t[epoch - 1]["batch_b"]) for t in traces if len(t) >= epoch]
-            cells.append(f"{summarize(values).mean:.2f}")
+            cells.append(f"{summarize(values).mean:.2f}" if values else "-")  # a run shorter than that
         ends = [next((int(r["last_step"]) for r in t if float(r["batch_b"]) < 0.01), None) for t in traces]
         found = [float(e) for e in ends if e is not None]
-        cells.append(cell(found) + (f" ({len(found)} of {len(ends)} seeds)" if len(found) < len(ends) else ""))
+        if not found:
+            cells.append(f"never (0 of {len(ends)} seeds)")
+        else:
+            cells.append(cell(found) + (f" ({len(found)} of {len(ends)} seeds)" if len(found) < len(ends) else ""))
         rows.append(cells)
     header = ["modality", *(f"B, epoch {e}" for e in TRACE_EPOCHS), "first step with B < 0.01"]
     return markdown_table(header, rows)
@@ -246,8 +266,8 @@ def provenance_table(records: dict[str, Record]) -> str:
 def collect(runs: Path) -> dict[str, Record]:
     """Every ``<table>/<run>/results.json`` under ``runs``, keyed ``"<table>/<run>"``, in sorted order."""
     found = sorted(runs.glob("*/*/results.json"))
-    if not found:
-        raise FileNotFoundError(f"no */*/results.json under {runs}: run scripts/evidence.sh first")
+    if not found and not list((runs / "text").glob("*.md")):
+        raise FileNotFoundError(f"no */*/results.json nor text/*.md under {runs}: run scripts/evidence.sh first")
     return {f"{p.parent.parent.name}/{p.parent.name}": load(p) for p in found}
 
 
@@ -271,7 +291,9 @@ def render(runs: Path, doc: str, raw: Path) -> str:
         target = raw / f"{name}.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(runs / name / "results.json", target)
-    builders: dict[str, Callable[[], str]] = {"provenance": lambda: provenance_table(records)}
+    builders: dict[str, Callable[[], str]] = {}
+    if records:
+        builders["provenance"] = lambda: provenance_table(records)
     tables = {"main": main_tables, "ablation": ablation_table, "fig7": fig7_table, "iemocap": iemocap_tables}
     for table, build in tables.items():
         if any(n.startswith(f"{table}/") for n in records):  # a table not rerun keeps its block as it is

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from mce_train import checkpoint
+from mce_train.caching import exclusive
 from mce_train.distributed import SINGLE, Distributed
 from mce_train.methods import PerSample
 from mce_train.network import MultiModalNet
@@ -93,38 +95,42 @@ def upper_bound_scores(
     modality with :func:`~mce_train.trainer.fit` (resuming its checkpoint with ``resume``), scores the
     training set, and writes the file.
     """
-    if cache_file.is_file():
-        cached = checkpoint.load(cache_file)
-        if list(cached["ids"]) == list(sample_ids):
-            scores: Tensor = cached["scores"]
-            return scores
-    columns = []
-    states = []
-    for m in range(len(build().modalities)):
-        torch.manual_seed(seed * 7919 + m)
-        model = build()
-        result = fit(
-            model,
-            Unimodal(m, task_loss),
-            train_set,
-            lambda net, m=m: validate(net, m),  # type: ignore[misc]
-            schedule,
-            collate=collate,
-            seed=seed + m,
-            run_dir=cache_file.parent / f"{cache_file.stem}-m{m}",
-            device=device,
-            progress=progress,
-            distributed=distributed,
-            resume=resume,
-            fingerprint={"unimodal": m, "cache": cache_file.name},
-        )
-        model.load_state_dict(result.best_state)
-        ids, column = unimodal_scores(model, m, ordered_loader(), score, device)
-        order = {sample_id: row for row, sample_id in enumerate(ids)}
-        columns.append(column[torch.tensor([order[i] for i in sample_ids])])
-        states.append(result.best_state)
-    scores = torch.stack(columns, 1)
-    if distributed.main:
-        checkpoint.save(cache_file, {"ids": list(sample_ids), "scores": scores, "states": states})
-    distributed.barrier()
-    return scores
+    # Rank 0 holds the cache's lock (the other ranks wait at the barrier): of two runs that need the
+    # same models at once, one trains them and the other then reads its file.
+    with exclusive(cache_file.with_suffix(".lock")) if distributed.main else nullcontext():
+        distributed.barrier()
+        if cache_file.is_file():
+            cached = checkpoint.load(cache_file)
+            if list(cached["ids"]) == list(sample_ids):
+                scores: Tensor = cached["scores"]
+                return scores
+        columns = []
+        states = []
+        for m in range(len(build().modalities)):
+            torch.manual_seed(seed * 7919 + m)
+            model = build()
+            result = fit(
+                model,
+                Unimodal(m, task_loss),
+                train_set,
+                lambda net, m=m: validate(net, m),  # type: ignore[misc]
+                schedule,
+                collate=collate,
+                seed=seed + m,
+                run_dir=cache_file.parent / f"{cache_file.stem}-m{m}",
+                device=device,
+                progress=progress,
+                distributed=distributed,
+                resume=resume,
+                fingerprint={"unimodal": m, "cache": cache_file.name},
+            )
+            model.load_state_dict(result.best_state)
+            ids, column = unimodal_scores(model, m, ordered_loader(), score, device)
+            order = {sample_id: row for row, sample_id in enumerate(ids)}
+            columns.append(column[torch.tensor([order[i] for i in sample_ids])])
+            states.append(result.best_state)
+        scores = torch.stack(columns, 1)
+        if distributed.main:
+            checkpoint.save(cache_file, {"ids": list(sample_ids), "scores": scores, "states": states})
+        distributed.barrier()
+        return scores

@@ -18,7 +18,8 @@ What happens to a sample whose every modality is missing is the ``all_missing`` 
 * ``"redraw"``: ``"counts"`` style repairs such rows by *swapping*: each all-missing row takes one
   present cell (modality ``m``) from a random other row that keeps at least one modality, so every
   per-modality count stays exactly ``k_m`` (tolerance 0). This needs ``sum_m (N - k_m) >= N`` (enough
-  present cells for one per sample); otherwise a ``ValueError`` says so. ``"combinations"`` style
+  present cells for one per sample), which :func:`missing_counts` ensures whenever ``sum_m (1 - r_m)
+  >= 1``; below that a ``ValueError`` says so. ``"combinations"`` style
   never draws the all-missing pattern (its marginals are fitted, above).
 * ``"exclude"``: rows are drawn as if all-missing were allowed and the all-missing ones are dropped
   from the mask; the per-modality counts ``k_m`` then hold over the original ``N`` ids.
