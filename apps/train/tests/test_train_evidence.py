@@ -146,6 +146,13 @@ def test_traces_that_never_reach_zero_and_records_that_do_not_match_their_table(
         )
     doc = evidence.render(runs, "<!-- table:traces -->\n<!-- /table:traces -->\n", tmp_path / "raw")
     assert "| audio | 0.90 | 0.50 | - | - | - | never (0 of 2 seeds) |" in doc
+    scores = {"baseline": [(1.0, 2.0, 3.0)] * 2, "mce": [(2.0, 2.0, 5.0), (4.0, 5.0, 6.0)]}
+    _record(runs / "iemocap" / "b", scores, (0.2, 0.5, 0.8))
+    block = "<!-- table:iemocap-summary -->\n<!-- /table:iemocap-summary -->\n"
+    summary = evidence.render(runs, block, tmp_path / "r")
+    # means over the subsets: baseline 2 and 2, MCE 3 and 5; MCE - baseline seed by seed: 1 and 3
+    assert "| b (0.2, 0.8, 0.5) | 2.00 ± 0.00 [2.00, 2.00] | 4.00 ± 1.41 [" in summary
+    assert "| +2.00 ± 1.41 [" in summary
     _record(runs / "iemocap" / "a", {"mce": [(1.0, 2.0, 3.0)]}, (0.2, 0.5, 0.8))  # setting a in (A, L, V) order
     with pytest.raises(ValueError, match="iemocap/a ran at rates"):
         evidence.render(runs, "<!-- table:iemocap -->\n<!-- /table:iemocap -->\n", tmp_path / "raw")

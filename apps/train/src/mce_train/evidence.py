@@ -245,6 +245,33 @@ def trace_table(runs: Path) -> str | None:
     return markdown_table(header, rows)
 
 
+def iemocap_summary(records: dict[str, Record]) -> str:
+    """One row per setting: each method's mean over the seven subsets, and MCE's paired differences."""
+    rows, methods = [], None
+    for setting, paper in IEMOCAP_SETTINGS.items():
+        record = records.get(f"iemocap/{setting}")
+        if record is None:
+            continue
+        methods = methods or list(record["config"]["methods"])
+        means = {m: per_seed_scores(record, m)["mean"] for m in methods}
+        others = [m for m in methods if m != "mce"] if "mce" in methods else []
+        rows.append(
+            [
+                f"{setting} {paper}",
+                *(cell(means[m]) for m in methods),
+                *(cell(subset_diff(means["mce"], means[m]), signed=True) for m in others),
+            ]
+        )
+    assert methods is not None
+    others = [m for m in methods if m != "mce"] if "mce" in methods else []
+    header = [
+        "setting (A, L, V)",
+        *(METHOD_NAMES.get(m, m) for m in methods),
+        *(f"MCE - {METHOD_NAMES.get(m, m)} (paired)" for m in others),
+    ]
+    return markdown_table(header, rows)
+
+
 def provenance_table(records: dict[str, Record]) -> str:
     """Where each record came from: the commit, the machine, the data, the settings that differ."""
     rows = []
@@ -294,9 +321,15 @@ def render(runs: Path, doc: str, raw: Path) -> str:
     builders: dict[str, Callable[[], str]] = {}
     if records:
         builders["provenance"] = lambda: provenance_table(records)
-    tables = {"main": main_tables, "ablation": ablation_table, "fig7": fig7_table, "iemocap": iemocap_tables}
-    for table, build in tables.items():
-        if any(n.startswith(f"{table}/") for n in records):  # a table not rerun keeps its block as it is
+    tables: dict[str, tuple[str, Callable[[dict[str, Record]], str]]] = {
+        "main": ("main/", main_tables),
+        "ablation": ("ablation/", ablation_table),
+        "fig7": ("fig7/", fig7_table),
+        "iemocap": ("iemocap/", iemocap_tables),
+        "iemocap-summary": ("iemocap/", iemocap_summary),
+    }
+    for table, (prefix, build) in tables.items():
+        if any(n.startswith(prefix) for n in records):  # a table not rerun keeps its block as it is
             builders[table] = partial(build, records)
     if "fig7" in builders:
         fig7_plot(records, raw / "fig7.png")
