@@ -125,6 +125,12 @@ def test_a_table_without_runs_keeps_its_block(runs: Path, tmp_path: Path) -> Non
     assert "\nkept\n" in evidence.render(runs, doc, tmp_path / "raw")
 
 
+def test_an_extra_run_gets_its_method_table(runs: Path, tmp_path: Path) -> None:
+    _record(runs / "extra" / "longer", {"baseline": [(1.0, 2.0, 3.0)]}, (0.2, 0.8))
+    doc = evidence.render(runs, "<!-- table:extra/longer -->\n<!-- /table:extra/longer -->\n", tmp_path / "raw")
+    assert "| baseline | 1.00 | 2.00 | 3.00 | 2.00 |" in doc
+
+
 def test_cells_never_print_a_negative_zero() -> None:
     assert evidence.cell([-0.001, 0.001], signed=True).startswith("+0.00 ± ")
     assert evidence.cell([-0.004, 0.004], signed=False).startswith("0.00 ± ")

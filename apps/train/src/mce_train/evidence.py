@@ -9,6 +9,7 @@ It reads this layout under ``--runs``:
   (row m, full MCE, is the ``mce`` of ``main/0.2-0.8``: the same seeds, masks and settings);
 * ``fig7/audio<percent>/results.json``: AudiovisionMNIST with every image and ``<percent>``% of the audio;
 * ``iemocap/<setting>/results.json``: the synthetic IEMOCAP at the paper's settings a to f;
+* ``extra/<name>/results.json``: any other run, as its per-method table in the block ``extra/<name>``;
 * ``text/<name>.md``: printed tables (the analyses, the step-overhead benchmark), embedded as they are.
 
 Each table replaces the text between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` in ``--doc``;
@@ -333,6 +334,9 @@ def render(runs: Path, doc: str, raw: Path) -> str:
             builders[table] = partial(build, records)
     if "fig7" in builders:
         fig7_plot(records, raw / "fig7.png")
+    for name, record in records.items():  # any other run: its per-method table, in a block of its name
+        if name.startswith("extra/"):
+            builders[name] = partial(method_table, record)
     traces = trace_table(runs)
     if traces is not None:
         builders["traces"] = lambda: traces
