@@ -2,7 +2,7 @@
 # Rerun the evidence of docs/RESULTS.md: each table's training runs, the analyses, the step-overhead
 # benchmark, then the document's tables (python -m mce_train.evidence).
 #
-#   bash scripts/evidence.sh [TABLE ...]     TABLE: main ablation fig7 iemocap analysis overhead (default: all)
+#   bash scripts/evidence.sh [TABLE ...]     TABLE: main ablation fig7 iemocap extra analysis overhead (default: all)
 #
 # MCE_EVIDENCE_OUT: where runs go (default runs/evidence); MCE_JOBS: runs at once (default 2, one thread each);
 # MCE_EVIDENCE_EXTRA: arguments added to every run.py call (a smoke test: "--quick --seeds 0,1");
@@ -18,7 +18,7 @@ jobs="${MCE_JOBS:-2}"
 doc="${MCE_EVIDENCE_DOC:-docs/RESULTS.md}"
 run="$py apps/train/run.py --no-progress --cache $out/cache"
 tables=("$@")
-[ ${#tables[@]} -gt 0 ] || tables=(main ablation fig7 iemocap analysis overhead)
+[ ${#tables[@]} -gt 0 ] || tables=(main ablation fig7 iemocap extra analysis overhead)
 
 commands() {  # one line per training run of table $1
     case "$1" in
@@ -39,6 +39,8 @@ commands() {  # one line per training run of table $1
         for setting in a:0.2,0.8,0.5 b:0.2,0.5,0.8 c:0.5,0.8,0.2 d:0.5,0.2,0.8 e:0.8,0.5,0.2 f:0.8,0.2,0.5; do
             echo "$run --benchmark iemocap --methods baseline,redcore,mce --rates ${setting#*:} --seeds 0,1,2 --steps 360 --out $out/iemocap/${setting%%:*}"
         done ;;
+    extra)  # RedCore and the baseline on IEMOCAP setting a at the paper's full 60 epochs (one seed)
+        echo "$run --benchmark iemocap --methods baseline,redcore --rates 0.2,0.8,0.5 --seeds 0 --out $out/extra/iemocap-a-60-epochs" ;;
     esac
 }
 
@@ -46,9 +48,9 @@ mkdir -p "$out/logs" "$out/text"
 runs=()
 for table in "${tables[@]}"; do
     case "$table" in
-    main | ablation | fig7 | iemocap) mapfile -t -O "${#runs[@]}" runs < <(commands "$table") ;;
+    main | ablation | fig7 | iemocap | extra) mapfile -t -O "${#runs[@]}" runs < <(commands "$table") ;;
     analysis | overhead) ;;
-    *) echo "error: unknown table $table; expected main, ablation, fig7, iemocap, analysis or overhead" >&2; exit 2 ;;
+    *) echo "error: unknown table $table; expected main, ablation, fig7, iemocap, extra, analysis or overhead" >&2; exit 2 ;;
     esac
 done
 if [ ${#runs[@]} -gt 0 ]; then
