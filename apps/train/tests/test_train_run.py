@@ -115,3 +115,21 @@ def test_cache_goes_where_asked(no_real_data: Path, runs: Path) -> None:
     _run(runs / "cache-run", "--methods", "mce", "--steps", "2", "--cache", str(elsewhere))
     assert (elsewhere / "synthetic-avmnist" / "fsdd").is_dir()
     assert list((elsewhere / "unimodal").glob("avmnist-*.pt"))
+
+
+def test_excluding_all_missing_samples_trains_on_fewer_samples_with_both_modalities_in_some(
+    no_real_data: Path, runs: Path
+) -> None:
+    """At (0.2, 0.8) redraw leaves every sample exactly one modality (present cells = samples); exclude
+    drops the samples drawn with none and keeps those drawn with both (Sec. 3.1)."""
+    from mce_data import MissingMask
+
+    redraw = MissingMask.load_csv(Path(_run(runs / "redraw", "--methods", "baseline")["per_seed"][0]["mask_file"]))
+    assert bool((redraw.present.sum(dim=1) == 1).all())
+    excluded = _run(runs / "exclude", "--methods", "mce", "--all-missing", "exclude")
+    mask = MissingMask.load_csv(Path(excluded["per_seed"][0]["mask_file"]))
+    assert mask.all_missing == "exclude"
+    assert len(mask) < len(redraw)
+    assert bool(mask.present.any(dim=1).all())
+    assert int(mask.present.all(dim=1).sum()) > 0
+    assert excluded["config"]["all_missing"] == "exclude"

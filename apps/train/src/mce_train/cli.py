@@ -74,6 +74,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="cache of synthetic files, MFCCs and unimodal models (default: beside --out)",
     )
     parser.add_argument("--masks", type=Path, default=None, help="a training-mask CSV to use instead of drawing one")
+    parser.add_argument(
+        "--all-missing",
+        choices=("redraw", "exclude"),
+        default="redraw",
+        help="a drawn sample with no modality: give it one from another sample (keeps every sample) or leave "
+        "it out of training (Sec. 3.1)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue each run from its last checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
@@ -108,7 +115,7 @@ def _check(args: argparse.Namespace) -> tuple[benchmarks.Benchmark, tuple[str, .
         raise SystemExit(
             f"error: {bench.name} has modalities {bench.modalities}: give {len(bench.modalities)} rates; got {rates}"
         )
-    if sum(1 - r for r in rates) < 1:
+    if sum(1 - r for r in rates) < 1 and args.all_missing == "redraw":
         raise SystemExit(f"error: missing rates {rates} leave fewer present cells than samples (sum of 1 - rate < 1)")
     if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
         raise SystemExit(f"error: --seeds must be distinct non-negative integers; got {list(args.seeds)}")
@@ -149,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
         amp=not args.no_amp,
         masks=args.masks,
+        all_missing=args.all_missing,
         cache=args.cache,
     )
     distributed, device = setup(args.device)

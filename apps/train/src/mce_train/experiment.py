@@ -52,6 +52,9 @@ class Settings:
     """Where synthetic files, MFCCs and unimodal models are cached (default: ``cache`` beside ``out``)."""
     masks: Path | None = None
     """A training-mask CSV to use (for every seed) instead of drawing one; it must match the dataset."""
+    all_missing: str = "redraw"
+    """A drawn sample with no modality: ``"redraw"`` gives it one (every sample kept, per-modality counts
+    exact) or ``"exclude"`` leaves it out of training (Sec. 3.1; the counts hold over all samples)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -113,13 +116,24 @@ def _training_mask(
         except (ValueError, FileNotFoundError) as error:
             raise ConfigurationError(f"--masks {settings.masks}: {error}") from error
     rates_tag = "-".join(f"{r:g}" for r in settings.rates)
-    mask_file = out / "masks" / f"{bench.name}-rates{rates_tag}-seed{seed}.csv"
+    excluded = "-exclude" if settings.all_missing == "exclude" else ""
+    mask_file = out / "masks" / f"{bench.name}-rates{rates_tag}{excluded}-seed{seed}.csv"
+
+    def draw() -> MissingMask:
+        return MissingMask.load_or_generate(
+            mask_file,
+            ids,
+            bench.modalities,
+            settings.rates,
+            seed=seed,
+            available=available,
+            all_missing=settings.all_missing,
+        )
+
     if distributed.main:
-        MissingMask.load_or_generate(mask_file, ids, bench.modalities, settings.rates, seed=seed, available=available)
+        draw()
     distributed.barrier()
-    mask = MissingMask.load_or_generate(
-        mask_file, ids, bench.modalities, settings.rates, seed=seed, available=available
-    )
+    mask = draw()
     return mask, mask_file
 
 
