@@ -107,6 +107,8 @@ def test_tables_hold_hand_computed_means_intervals_and_paired_differences(runs: 
     ablation = doc.split("<!-- table:ablation -->")[1]
     assert "| a |  |  |  |  |  | 81.00 ± 1.41" in ablation  # row a: every switch off
     assert "| m | ✓ | ✓ | ✓ | ✓ | ✓ | 93.00 ± 2.83" in ablation  # row m: main/0.2-0.8's MCE
+    # m - a seed by seed, means over subsets: 247/3 - 215/3 and 256/3 - 221/3 -> +11.17 ± 0.71
+    assert "| +11.17 ± 0.71 [" in ablation.split("| m |")[1].splitlines()[0]
     fig7 = doc.split("<!-- table:fig7 -->")[1].split("<!-- /table:fig7 -->")[0]
     assert fig7.index("| 10% |") < fig7.index("| 100% |")
     assert "+1.50 ± 0.71" in fig7.splitlines()[3]  # image+audio at 10%: (99 - 97, 98 - 97)

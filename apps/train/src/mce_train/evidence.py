@@ -116,8 +116,10 @@ def main_tables(records: dict[str, Record]) -> str:
 
 
 def ablation_table(records: dict[str, Record]) -> str:
-    """Table 2 on AudiovisionMNIST: the switches of each row and MCE's test accuracy per subset and mean."""
+    """Table 2 on AudiovisionMNIST: the switches of each row, MCE's test accuracy per subset and mean,
+    and each row's paired difference to row a (every row of a seed trains on that seed's one mask)."""
     rows = []
+    base = per_seed_scores(records["ablation/a"], "mce")["mean"] if "ablation/a" in records else None
     for row, switches in ABLATION_ROWS.items():
         name = "main/0.2-0.8" if row == "m" else f"ablation/{row}"
         if name not in records:
@@ -129,10 +131,12 @@ def ablation_table(records: dict[str, Record]) -> str:
             )
         scores = per_seed_scores(records[name], "mce")
         marks = ["✓" if getattr(switches, s) else "" for s in ("a", "b", "single", "sub", "aux")]
-        rows.append([row, *marks, *(cell(v) for v in scores.values())])
+        paired = [] if base is None else [cell(subset_diff(scores["mean"], base), signed=True)]
+        rows.append([row, *marks, *(cell(v) for v in scores.values()), *paired])
     first = next(r for n, r in records.items() if n.startswith("ablation/"))
     subsets = list(per_seed_scores(first, "mce"))
-    return markdown_table(["row", "A", "B", "L_single", "L_sub", "L_aux", *subsets], rows)
+    extra = [] if base is None else ["mean - row a (paired)"]
+    return markdown_table(["row", "A", "B", "L_single", "L_sub", "L_aux", *subsets, *extra], rows)
 
 
 def fig7_rows(records: dict[str, Record]) -> list[tuple[int, Record]]:
