@@ -8,7 +8,8 @@
 # MCE_EVIDENCE_EXTRA: arguments added to every run.py call (a smoke test: "--quick --seeds 0,1");
 # MCE_EVIDENCE_DOC: the document whose tables are rebuilt (default docs/RESULTS.md; raw records go to
 # results/ beside it), e.g. a copy for a smoke test.
-# On 2 CPU cores: main about 25 min, ablation 30, fig7 25, iemocap 60 (see docs/RESULTS.md for measured times).
+# Measured on 2 CPU cores, two runs at a time: main 32 min, ablation 23, fig7 31, iemocap 48, extra 14,
+# analysis 1, overhead 2 (about 2.5 hours in all).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
