@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mce_losses import ABLATION_ROWS
+from mce_train import plotting
 from mce_train.analysis import markdown_table
 from mce_train.statistics import summarize
 
@@ -178,15 +179,10 @@ def subset_diff(a: Sequence[float], b: Sequence[float]) -> list[float]:
 
 def fig7_plot(records: dict[str, Record], path: Path) -> Path:
     """Fig. 7 (left and middle): image-only and image+audio accuracy against the audio rate, with 95% CIs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
     sweep = fig7_rows(records)
     methods = list(sweep[0][1]["config"]["methods"])
     x = [p for p, _ in sweep]
-    figure, axes = pyplot.subplots(1, 2, figsize=(10, 4), sharex=True)
+    figure, axes = plotting.subplots(1, 2, figsize=(10, 4), sharex=True)
     for axis, subset in zip(axes, ("image", "image+audio"), strict=True):
         for method in methods:
             stats = [summarize(per_seed_scores(r, method)[subset]) for _, r in sweep]
@@ -196,11 +192,7 @@ def fig7_plot(records: dict[str, Record], path: Path) -> Path:
         axis.set_xlabel("audio present in training (%)")
         axis.set_ylabel("test accuracy (%)")
         axis.legend()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
-    return path
+    return plotting.save(figure, path)
 
 
 def iemocap_tables(records: dict[str, Record]) -> str:

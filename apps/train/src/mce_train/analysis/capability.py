@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mce_train import plotting
 from mce_train.analysis import FinishedRun, loader, markdown_table
 from mce_train.batches import StepBatches
 from mce_train.metrics import Metric
@@ -216,15 +217,10 @@ def write_csv(rows: Sequence[CapabilityRow], path: Path) -> Path:
 
 def plot(rows: Sequence[CapabilityRow], path: Path, metric: str, title: str) -> Path:
     """Fig. 9 as grouped bars: modalities on x, one bar per method (mean over seeds, std as error bar)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
     methods = list(dict.fromkeys(r.method for r in rows))
     modalities = list(dict.fromkeys(r.modality for r in rows))
     width = 0.8 / max(1, len(methods))
-    figure, axes = pyplot.subplots(figsize=(1.8 + 1.6 * len(modalities), 3.6))
+    figure, axes = plotting.subplots(figsize=(1.8 + 1.6 * len(modalities), 3.6))
     for k, method in enumerate(methods):
         stats = [summarize([r.test for r in rows if r.method == method and r.modality == n]) for n in modalities]
         x = [i + (k - (len(methods) - 1) / 2) * width for i in range(len(modalities))]
@@ -234,8 +230,4 @@ def plot(rows: Sequence[CapabilityRow], path: Path, metric: str, title: str) -> 
     axes.set_ylim(0, 100)
     axes.set_title(title)
     axes.legend()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
-    return path
+    return plotting.save(figure, path)

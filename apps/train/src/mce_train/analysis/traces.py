@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from mce_train import plotting
 from mce_train.analysis import FinishedRun, markdown_table
 from mce_train.batches import StepBatches
 
@@ -165,13 +166,9 @@ def write_csv(traces: Sequence[EpochTrace], path: Path) -> Path:
 
 def plot(traces: Sequence[EpochTrace], path: Path, title: str) -> Path:
     """Two panels over epochs: ``U/number`` (solid) and ``phi/number`` (dashed) per modality; B per modality."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
     from matplotlib.ticker import MaxNLocator
 
-    figure, (left, right) = pyplot.subplots(1, 2, figsize=(10, 3.8))
+    figure, (left, right) = plotting.subplots(1, 2, figsize=(10, 3.8))
     for k, name in enumerate(dict.fromkeys(t.modality for t in traces)):
         color = f"C{k}"
         mine = [t for t in traces if t.modality == name]
@@ -194,8 +191,4 @@ def plot(traces: Sequence[EpochTrace], path: Path, title: str) -> Path:
         axes.legend(fontsize=7)
         axes.grid(alpha=0.3)
     figure.suptitle(title)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
-    return path
+    return plotting.save(figure, path)

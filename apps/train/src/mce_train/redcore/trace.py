@@ -16,6 +16,8 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
+from mce_train import plotting
+
 
 def _modalities(fields: Sequence[str]) -> list[str]:
     names = [f[len("eta_") :] for f in fields if f.startswith("eta_")]
@@ -97,14 +99,10 @@ def write_trace(
 
 
 def _plot(trace: list[dict[str, float]], names: list[str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
     from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in trace]
-    figure, (top, bottom) = pyplot.subplots(2, 1, figsize=(6.0, 6.0), sharex=True)
+    figure, (top, bottom) = plotting.subplots(2, 1, figsize=(6.0, 6.0), sharex=True)
     for name in names:
         top.plot(epochs, [r[f"eta_{name}_last"] for r in trace], marker="o", label=name)
         bottom.plot(epochs, [r[f"advantage_{name}"] for r in trace], marker="o", label=name)
@@ -115,9 +113,7 @@ def _plot(trace: list[dict[str, float]], names: list[str], path: Path) -> None:
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     top.legend()
     top.set_title("RedCore supervision regulation")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
+    plotting.save(figure, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
