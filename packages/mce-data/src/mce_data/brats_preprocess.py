@@ -86,7 +86,7 @@ def zscore_in_mask(volume: Tensor, mask: Tensor) -> Tensor:
         mask: ``Bool[D, H, W]`` (the brain); an empty mask returns zeros.
 
     >>> v = torch.tensor([[[0.0, 2.0, 4.0]]]); m = torch.tensor([[[False, True, True]]])
-    >>> zscore_in_mask(v, m).tolist()
+    >>> zscore_in_mask(v, m).double().round(decimals=4).tolist()
     [[[0.0, -1.0, 1.0]]]
     """
     inside = volume[mask]

@@ -152,7 +152,7 @@ def footprint_mask(corners: FloatArray, grid: BEVGrid) -> npt.NDArray[np.bool_]:
 def quaternion_matrix(q: npt.ArrayLike) -> FloatArray:
     """The 3×3 rotation of a unit quaternion ``(w, x, y, z)`` (nuScenes' convention).
 
-    >>> np.round(quaternion_matrix([np.cos(np.pi / 4), 0, 0, np.sin(np.pi / 4)]), 6).tolist()
+    >>> (np.round(quaternion_matrix([np.cos(np.pi / 4), 0, 0, np.sin(np.pi / 4)]), 6) + 0.0).tolist()  # + 0.0: no -0.0
     [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
     """
     quaternion = np.asarray(q, dtype=np.float64)

@@ -15,8 +15,8 @@ samples, ``M`` modalities, ``P`` (sample, subset) rows, ``S`` subsets in the bat
 
 >>> import torch, mce_losses
 >>> present = torch.tensor([[True, False, True], [True, True, False], [True, False, False]])
->>> mce_losses.factor_a(present, normalize="none")
-tensor([1., 3., 3.])
+>>> mce_losses.factor_a(present, normalize="none").tolist()
+[1.0, 3.0, 3.0]
 >>> mce_losses.subset_pairs(present).n_pairs     # 3 + 3 + 1 (sample, subset) rows
 7
 """

@@ -18,8 +18,9 @@ negative values masked to zero as Sec. 3.2.2 says). A modality absent from the w
 is an incentive computed from scores, not a loss: every function here returns it detached.
 
 >>> import torch
->>> factor_b(torch.tensor([91.0, 26.0, 12.0]), torch.tensor([23.6667, 11.6667, 4.0]), torch.tensor([101, 65, 20]))
-tensor([0.6667, 0.2205, 0.4000])
+>>> b = factor_b(torch.tensor([91.0, 26.0, 12.0]), torch.tensor([23.6667, 11.6667, 4.0]), torch.tensor([101, 65, 20]))
+>>> b.double().round(decimals=4).tolist()
+[0.6667, 0.2205, 0.4]
 """
 
 from __future__ import annotations
@@ -94,8 +95,9 @@ def _check_statistics(upper_sum: Tensor, phi_sum: Tensor, count: Tensor | None) 
 def capability_gap(upper_sum: Tensor, phi_sum: Tensor) -> Tensor:
     """The capability gap ``Delta_m = U_m - phi_m`` (Eq. 7), unmasked, detached. ``Float[M]``.
 
-    >>> capability_gap(torch.tensor([91.0, 29.0, 8.0]), torch.tensor([59.6667, 34.6667, 10.6667]))
-    tensor([31.3333, -5.6667, -2.6667])
+    >>> gap = capability_gap(torch.tensor([91.0, 29.0, 8.0]), torch.tensor([59.6667, 34.6667, 10.6667]))
+    >>> gap.double().round(decimals=4).tolist()
+    [31.3333, -5.6667, -2.6667]
     """
     _check_statistics(upper_sum, phi_sum, None)
     return (upper_sum - phi_sum).detach()
@@ -117,8 +119,8 @@ def factor_b(upper_sum: Tensor, phi_sum: Tensor, count: Tensor) -> Tensor:
     Table 6, IEMOCAP late epoch: L and V outperform their upper bounds, so their B is masked.
 
     >>> upper, phi = torch.tensor([91.0, 29.0, 8.0]), torch.tensor([59.6667, 34.6667, 10.6667])
-    >>> factor_b(upper, phi, torch.tensor([105, 79, 25]))
-    tensor([0.2984, 0.0000, 0.0000])
+    >>> factor_b(upper, phi, torch.tensor([105, 79, 25])).double().round(decimals=4).tolist()
+    [0.2984, 0.0, 0.0]
     """
     _check_statistics(upper_sum, phi_sum, count)
     if count.device != upper_sum.device or phi_sum.device != upper_sum.device:

@@ -282,8 +282,10 @@ def total_objective(
     All four are scalars. (The paper's best IEMOCAP setting, Fig. 6, is ``(1, 2, 1)`` for
     ``(lambda_single, lambda_sub, lambda_aux)``.)
 
-    >>> total_objective(torch.tensor(1.0), torch.tensor(0.5), torch.tensor(0.25), torch.tensor(2.0), lambda_sub=2.0)
-    tensor(4.)
+    >>> one, half, quarter, two = (torch.tensor(v) for v in (1.0, 0.5, 0.25, 2.0))
+    >>> total = total_objective(one, half, quarter, two, lambda_sub=2.0)
+    >>> total.item()
+    4.0
     """
     lambdas = {
         "lambda_single": check_nonnegative_float("lambda_single", lambda_single),

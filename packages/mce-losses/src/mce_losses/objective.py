@@ -11,8 +11,8 @@ are read) live in :mod:`mce_losses.ablation` and are re-exported here.
 
 >>> import torch
 >>> objective = MCEObjective(switches=ABLATION_ROWS["a"])      # row a: L_task alone
->>> objective(task=torch.tensor(0.5), present=torch.ones(2, 3, dtype=torch.bool)).total
-tensor(0.5000)
+>>> objective(task=torch.tensor(0.5), present=torch.ones(2, 3, dtype=torch.bool)).total.item()
+0.5
 """
 
 from __future__ import annotations

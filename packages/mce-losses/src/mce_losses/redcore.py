@@ -66,8 +66,8 @@ def relative_advantage(losses: Tensor) -> Tensor:
 
     Example:
         >>> import torch
-        >>> relative_advantage(torch.tensor([1.0, 3.0]))
-        tensor([ 0.5000, -0.5000])
+        >>> relative_advantage(torch.tensor([1.0, 3.0])).double().round(decimals=4).tolist()
+        [0.5, -0.5]
     """
     losses = _check_losses("losses", losses)
     if not bool(torch.isfinite(losses).all()):
@@ -92,8 +92,8 @@ def moving_average(previous: Tensor, current: Tensor, beta: float = 0.7) -> Tens
 
     Example:
         >>> import torch
-        >>> moving_average(torch.tensor([1.0, 2.0]), torch.tensor([3.0, 2.0]), beta=0.5)
-        tensor([2., 2.])
+        >>> moving_average(torch.tensor([1.0, 2.0]), torch.tensor([3.0, 2.0]), beta=0.5).tolist()
+        [2.0, 2.0]
     """
     beta = _check_beta(beta)
     previous, current = _check_losses("previous", previous), _check_losses("current", current)

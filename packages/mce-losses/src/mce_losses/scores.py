@@ -10,16 +10,16 @@ incentives, never losses.
 * regression: 1.0 where the prediction is within an absolute tolerance of the target.
 
 >>> import torch
->>> classification_score(torch.tensor([[2.0, 0.1], [0.3, 0.9], [1.0, 0.0]]), torch.tensor([0, 0, 0]))
-tensor([1., 0., 1.])
+>>> classification_score(torch.tensor([[2.0, 0.1], [0.3, 0.9], [1.0, 0.0]]), torch.tensor([0, 0, 0])).tolist()
+[1.0, 0.0, 1.0]
 >>> pred = torch.tensor([[True, True, False, False], [False, False, False, False]])
 >>> target = torch.tensor([[True, False, False, False], [False, False, False, False]])
->>> dice_score(pred, target)            # 2*1/(2+1); both empty -> 1.0
-tensor([0.6667, 1.0000])
->>> iou_score(pred, target, empty=0.0)
-tensor([0.5000, 0.0000])
->>> regression_score(torch.tensor([1.0, 2.5]), torch.tensor([1.2, 2.0]), tolerance=0.25)
-tensor([1., 0.])
+>>> dice_score(pred, target).double().round(decimals=4).tolist()  # 2*1/(2+1); both empty -> 1.0
+[0.6667, 1.0]
+>>> iou_score(pred, target, empty=0.0).double().round(decimals=4).tolist()
+[0.5, 0.0]
+>>> regression_score(torch.tensor([1.0, 2.5]), torch.tensor([1.2, 2.0]), tolerance=0.25).tolist()
+[1.0, 0.0]
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ on a pair batch) see mce-shapley.
 >>> from mce_losses import subset_pairs
 >>> present = torch.tensor([[True, True]])
 >>> pairs = subset_pairs(present)            # rows: {0}, {1}, {0, 1}
->>> shapley_from_pairs(torch.tensor([1.0, 0.0, 1.0]), pairs)
-tensor([[1., 0.]])
+>>> shapley_from_pairs(torch.tensor([1.0, 0.0, 1.0]), pairs).double().round(decimals=4).tolist()
+[[1.0, 0.0]]
 """
 
 from __future__ import annotations

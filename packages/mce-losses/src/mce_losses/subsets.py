@@ -17,13 +17,8 @@ tensor([[1, 0, 0],
 >>> pairs.sample_index, pairs.subset_index
 (tensor([0, 1, 0, 0, 1, 1]), tensor([0, 0, 1, 2, 3, 4]))
 >>> features = torch.arange(6.0).view(2, 3, 1)                  # [N, M, D]
->>> pair_features(features, pairs).squeeze(-1)                  # [P, M]: dropped modalities zeroed
-tensor([[0., 0., 0.],
-        [3., 0., 0.],
-        [0., 1., 0.],
-        [0., 1., 0.],
-        [0., 0., 5.],
-        [3., 0., 5.]])
+>>> pair_features(features, pairs).squeeze(-1).tolist()         # [P, M]: dropped modalities zeroed
+[[0.0, 0.0, 0.0], [3.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 5.0], [3.0, 0.0, 5.0]]
 
 Everything is built with tensor operations over bit codes (no Python loop over samples). The
 subset masks and the pairs have data-dependent sizes, so building them costs one host

@@ -7,9 +7,8 @@ every sample has its own game and its own set of available players.
 >>> scores = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])     # [sample, player]
 >>> game = lambda coalitions: coalitions.float() @ scores.T        # Bool[K, M] -> [K, N]
 >>> available = torch.tensor([[True, True, True], [True, False, True]])
->>> mce_shapley.exact(game, 3, available=available).values
-tensor([[1., 2., 3.],
-        [4., 0., 6.]], dtype=torch.float64)
+>>> mce_shapley.exact(game, 3, available=available).values.round(decimals=6).tolist()
+[[1.0, 2.0, 3.0], [4.0, 0.0, 6.0]]
 """
 
 from mce_shapley.__about__ import __version__

@@ -168,10 +168,11 @@ def exact(
 
     >>> weights = torch.tensor([[1.0, 2.0, 3.0]])           # one sample, additive game
     >>> result = exact(lambda coalitions: coalitions.float() @ weights.T, 3)
-    >>> result.values
-    tensor([[1., 2., 3.]], dtype=torch.float64)
-    >>> exact(lambda c: c.float() @ weights.T, 3, available=torch.tensor([[True, False, True]])).values
-    tensor([[1., 0., 3.]], dtype=torch.float64)
+    >>> result.values.round(decimals=6).tolist()
+    [[1.0, 2.0, 3.0]]
+    >>> alone = exact(lambda c: c.float() @ weights.T, 3, available=torch.tensor([[True, False, True]]))
+    >>> alone.values.round(decimals=6).tolist()
+    [[1.0, 0.0, 3.0]]
     """
     n_players = check_n_players(n_players)
     check_int("max_batch", max_batch, minimum=1)

@@ -42,8 +42,8 @@ class RowGame:
 
     >>> scores = torch.tensor([[1.0, 2.0], [3.0, 4.0]])  # [sample, player]: an additive game
     >>> game = RowGame(lambda samples, coalitions: (scores[samples] * coalitions).sum(-1))
-    >>> game(torch.tensor([0, 1]), torch.tensor([[True, True], [False, True]]))
-    tensor([3., 4.])
+    >>> game(torch.tensor([0, 1]), torch.tensor([[True, True], [False, True]])).tolist()
+    [3.0, 4.0]
     """
 
     fn: Callable[[Tensor, Tensor], Tensor]

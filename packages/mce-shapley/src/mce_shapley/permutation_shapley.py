@@ -108,8 +108,8 @@ def permutation(
     >>> weights = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0]])            # additive: phi = weights
     >>> result = permutation(lambda c: c.float() @ weights.T, 5, n_permutations=8,
     ...                      exact_when_cheaper=False, generator=torch.Generator().manual_seed(0))
-    >>> result.values, result.std.abs().max()
-    (tensor([[1., 2., 3., 4., 5.]], dtype=torch.float64), tensor(0., dtype=torch.float64))
+    >>> result.values.round(decimals=6).tolist(), bool(result.std.max() < 1e-9)
+    ([[1.0, 2.0, 3.0, 4.0, 5.0]], True)
     """
     n_players = check_n_players(n_players)
     plan = _plan(

@@ -17,8 +17,8 @@ class SortedTable:
     >>> table.add(torch.tensor([5, 2]), torch.tensor([50.0, 20.0]))
     >>> table.missing(torch.tensor([2, 3, 5]))
     tensor([3])
-    >>> table.values[table.index(torch.tensor([5, 2, 5]))]
-    tensor([50., 20., 50.], dtype=torch.float64)
+    >>> table.values[table.index(torch.tensor([5, 2, 5]))].tolist()
+    [50.0, 20.0, 50.0]
     """
 
     def __init__(self, row_shape: tuple[int, ...], device: torch.device) -> None:
