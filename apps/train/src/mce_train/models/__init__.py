@@ -1,1 +1,0 @@
-"""The benchmark networks: per-modality encoders, heads, and how they are assembled."""
