@@ -9,7 +9,7 @@ sizes), missing rates (0.2, 0.8, 0.5), the paper's model (LSTM / TextCNN encoder
 completion transformer, FC decoder with batch norm). Steps are interleaved (baseline, exact, MC,
 baseline, ...) so machine noise hits all three alike; medians and their ratios are printed.
 
-    python apps/train/benchmarks/step_overhead.py [--device cuda] [--steps 30]
+    python apps/train/perf/step_overhead.py [--device cuda] [--steps 30]
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ from mce_data import Batch, MissingMask
 from mce_losses import MCEObjective, factor_a
 from mce_recon import CompletionTransformer
 from mce_train.benchmarks import cross_entropy
-from mce_train.methods import MCE, Baseline
-from mce_train.models import iemocap
+from mce_train.benchmarks.iemocap import models as iemocap
+from mce_train.methods import MCE, Baseline, Method
 from mce_train.network import MultiModalNet
-from mce_train.trainer import Method
 
 LENGTHS = {"acoustic": 60, "visual": 50, "lexical": 22}
 RATES = (0.2, 0.8, 0.5)

@@ -14,9 +14,8 @@ from torch import Tensor, nn
 from mce_data import write_synthetic_brats
 from mce_data.collate import Batch
 from mce_train import benchmarks
-from mce_train.benchmark_brats import (
+from mce_train.benchmarks.brats import (
     BRATS_BENCHMARK,
-    FreshCrops,
     brats_splits,
     dice_cross_entropy,
     mean_region_dice,
@@ -24,10 +23,11 @@ from mce_train.benchmark_brats import (
     sliding_window_unimodal,
     split_cases,
 )
+from mce_train.benchmarks.brats.blocks import PackedLayout
+from mce_train.benchmarks.brats.data import FreshCrops
+from mce_train.benchmarks.brats.metrics import RegionDiceMetric, region_dice
+from mce_train.benchmarks.brats.models import QUICK, BraTSNet, build_network
 from mce_train.cli import main
-from mce_train.metrics_segmentation import RegionDiceMetric, region_dice
-from mce_train.models.brats import QUICK, BraTSNet, build_network
-from mce_train.models.brats_blocks import PackedLayout
 
 SIDE = QUICK.patch
 PRESENCE = [

@@ -19,7 +19,7 @@ WORKER = textwrap.dedent(
     from mce_train.benchmarks import cross_entropy
     from mce_train.distributed import setup
     from mce_train.methods import MCE, Baseline
-    from mce_train.models import avmnist
+    from mce_train.benchmarks.avmnist import models as avmnist
     from mce_train.network import MultiModalNet
     from mce_train.trainer import Schedule, fit
 

@@ -2,7 +2,8 @@
 
 import torch
 
-from mce_train.models import avmnist, iemocap
+from mce_train.benchmarks.avmnist import models as avmnist
+from mce_train.benchmarks.iemocap import models as iemocap
 from mce_train.network import MultiModalNet
 
 

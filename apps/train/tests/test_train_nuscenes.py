@@ -13,10 +13,10 @@ import torch
 from mce_data.nuscenes_grid import BEVGrid
 from mce_data.sample import Sample
 from mce_train import benchmarks, cli
-from mce_train.benchmark_nuscenes import NUSCENES_BENCHMARK, BEVView, bev_bce, bev_iou
-from mce_train.metrics_bev import IGNORE, BEVIoUMetric
-from mce_train.models import nuscenes
-from mce_train.models.nuscenes_camera import lift_to_bev
+from mce_train.benchmarks.nuscenes import NUSCENES_BENCHMARK, BEVView, bev_bce, bev_iou
+from mce_train.benchmarks.nuscenes import models as nuscenes
+from mce_train.benchmarks.nuscenes.camera import lift_to_bev
+from mce_train.benchmarks.nuscenes.metrics import IGNORE, BEVIoUMetric
 from mce_train.trainer import onecycle_lr
 
 GRID = BEVGrid(x_bounds=(-8.0, 8.0), y_bounds=(-8.0, 8.0), z_bounds=(-4.5, 5.5), cell=1.0, z_bins=8)

@@ -15,12 +15,12 @@ import torch
 from torch import nn
 
 from mce_data.collate import Batch
+from mce_train.benchmarks.heads import ConcatHead, mlp_decoder
 from mce_train.cli import main
-from mce_train.models.heads import ConcatHead, mlp_decoder
-from mce_train.redcore import PAPER_REGULATION, RedCore, RedCoreNet
-from mce_train.redcore.modules import ResidualCrossEncoder, SequenceTransformer, VariationalEncoder
-from mce_train.redcore.trace import epoch_trace
-from mce_train.redcore.trace import main as trace_main
+from mce_train.methods.redcore import PAPER_REGULATION, RedCore, RedCoreNet
+from mce_train.methods.redcore.modules import ResidualCrossEncoder, SequenceTransformer, VariationalEncoder
+from mce_train.methods.redcore.trace import epoch_trace
+from mce_train.methods.redcore.trace import main as trace_main
 
 XI_1, XI_2, ALPHA_1, BETA = 0.015, 0.15, 0.1, 0.7
 FEATURES, DIM, CLASSES = 5, 8, 3
@@ -281,7 +281,7 @@ def test_iemocap_quick_run_with_redcore(no_real_data: Path, runs: Path) -> None:
 def test_killed_redcore_run_resumes_identically(
     no_real_data: Path, runs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mce_train.redcore import method as redcore_method
+    from mce_train.methods.redcore import method as redcore_method
 
     reference = _run(runs / "ref", "--methods", "redcore", "--steps", "6")
     original = redcore_method.RedCore.loss

@@ -9,11 +9,10 @@ import math
 
 import torch
 
-from mce_losses import MCEObjective, classification_score, subset_pairs
+from mce_losses import classification_score, subset_pairs
 from mce_recon import CompletionTransformer
-from mce_train.benchmark_base import cross_entropy
-from mce_train.methods import MCE
-from mce_train.models import iemocap
+from mce_train.benchmarks.iemocap import models as iemocap
+from mce_train.methods.mce.shapley import batch_shapley
 from mce_train.network import MultiModalNet
 
 
@@ -77,14 +76,22 @@ def test_exact_shapley_from_the_pair_batch_matches_the_textbook_formula() -> Non
 
     batch = Batch()
     batch.present, batch.target = present, target  # type: ignore[attr-defined]
-    method = MCE(
-        MCEObjective(torch.ones(3)),
-        torch.zeros(n, 3),
-        [str(i) for i in range(n)],
-        task_loss=cross_entropy,
-        score=classification_score,
-    )
-    phi = method._shapley(model, h, batch, pairs, prediction)
+
+    def values(estimator: str) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(0)
+        return batch_shapley(
+            model,
+            h,
+            batch,
+            pairs,
+            prediction,
+            score=classification_score,
+            estimator=estimator,
+            permutations=8,
+            generator=generator,
+        )
+
+    phi = values("exact")
     assert model.training  # restored
     assert statistics  # the head has batch norm
     for key, value in statistics.items():  # and its running statistics were not touched
@@ -95,16 +102,7 @@ def test_exact_shapley_from_the_pair_batch_matches_the_textbook_formula() -> Non
     torch.testing.assert_close(phi, reference, atol=1e-6, rtol=0)
     assert torch.all(phi[~present] == 0)
     assert (phi[present] != 0).sum() >= 3  # an untrained head still gives non-trivial games
-    monte_carlo = MCE(
-        MCEObjective(torch.ones(3)),
-        torch.zeros(n, 3),
-        [str(i) for i in range(n)],
-        task_loss=cross_entropy,
-        score=classification_score,
-        shapley="permutation",
-        permutations=8,
-    )
     # M = 3: 2**|A_i| <= 8 coalitions fit the budget, so the Monte Carlo path solves every sample exactly
-    torch.testing.assert_close(monte_carlo._shapley(model, h, batch, pairs, prediction), phi)
+    torch.testing.assert_close(values("permutation"), phi)
     for key, value in statistics.items():
         torch.testing.assert_close(model.state_dict()[key], value)

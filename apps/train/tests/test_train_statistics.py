@@ -8,7 +8,7 @@ import torch
 
 from mce_train.metrics import ClassificationMetric
 from mce_train.statistics import summarize, t_quantile_975
-from mce_train.subsets import all_subsets
+from mce_train.subsets import named_subsets
 
 
 def test_summary_matches_hand_computation() -> None:
@@ -37,7 +37,7 @@ def test_t_quantiles_decrease_towards_the_normal() -> None:
 
 
 def test_all_subsets_enumerates_every_non_empty_subset_once() -> None:
-    subsets = all_subsets(("a", "l", "v"))
+    subsets = named_subsets(("a", "l", "v"))
     assert [name for name, _ in subsets] == ["a", "l", "v", "a+l", "a+v", "l+v", "a+l+v"]
     masks = {tuple(mask.tolist()) for _, mask in subsets}
     assert len(masks) == 7

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -20,9 +21,8 @@ from mce_train import __version__, benchmarks, report
 from mce_train.distributed import setup
 from mce_train.errors import ConfigurationError
 from mce_train.experiment import Settings, run_seed
-from mce_train.paths import DATA_ENV, REPO_ROOT, data_dir
-
-REDCORE_BENCHMARKS = ("avmnist", "iemocap")
+from mce_train.methods import METHODS, get_method, method_table
+from mce_train.paths import DATA_ENV, benchmark_data, checkout_root, default_out
 
 
 def _rates(text: str) -> tuple[float, ...]:
@@ -47,12 +47,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python apps/train/run.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"mce-train {__version__}")
     parser.add_argument("--benchmark", default="avmnist", help=f"one of {sorted(benchmarks.BENCHMARKS)}")
-    parser.add_argument("--methods", default="baseline,mce", help="comma-separated: baseline, mce, redcore")
+    parser.add_argument("--methods", default="baseline,mce", help=f"comma-separated, among: {', '.join(METHODS)}")
+    parser.add_argument(
+        "--list-methods", action="store_true", help="print which method runs on which benchmark, and exit"
+    )
     parser.add_argument("--rates", type=_rates, default=None, help="missing rate per modality, e.g. 0.2,0.8")
     parser.add_argument("--seeds", type=_seeds, default=(0,), help="comma-separated seeds")
-    parser.add_argument("--ablation", default="m", help="the paper's Table 2 row, a to m (m: full MCE)")
-    parser.add_argument("--shapley", choices=("exact", "permutation"), default="exact")
-    parser.add_argument("--permutations", type=int, default=200, help="Monte Carlo budget per sample")
     parser.add_argument(
         "--quick",
         dest="size",
@@ -65,7 +65,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--checkpoint-every", type=int, default=None, help="override the checkpoint interval")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--data", type=Path, default=None, help=f"data folder (default ${DATA_ENV} or ../shared/data)")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "default", help="where results go")
+    parser.add_argument("--out", type=Path, default=None, help="where results go (default runs/default)")
     parser.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
     parser.add_argument(
         "--cache",
@@ -83,7 +83,49 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--resume", action="store_true", help="continue each run from its last checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for cls in METHODS.values():
+        if cls.options:
+            group = parser.add_argument_group(f"options of {cls.name} ({cls.paper})")
+            for option in cls.options:
+                group.add_argument(
+                    option.flag,
+                    type=_parser(option.type),
+                    default=option.default,
+                    choices=option.choices,
+                    help=option.help,
+                )
     return parser.parse_args(argv)
+
+
+def method_options(args: argparse.Namespace, methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each selected method's options from ``args``; an option of an unselected method set away from its
+    default is an error (it would silently do nothing)."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for name, cls in METHODS.items():
+        values = {option.dest: getattr(args, option.dest) for option in cls.options}
+        if name in methods:
+            try:
+                cls.check(values)
+            except ValueError as error:
+                raise SystemExit(f"error: {error}") from None
+            chosen[name] = values
+            continue
+        changed = [option.flag for option in cls.options if values[option.dest] != option.default]
+        if changed:
+            raise SystemExit(f"error: {', '.join(changed)} configure {name}; add {name} to --methods")
+    return chosen
+
+
+def _parser(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` with its ``ValueError`` message shown by argparse (which otherwise prints a generic one)."""
+
+    def checked(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return checked
 
 
 def _silent(*args: object, **kwargs: object) -> None:
@@ -92,25 +134,23 @@ def _silent(*args: object, **kwargs: object) -> None:
 
 def _check(args: argparse.Namespace) -> tuple[benchmarks.Benchmark, tuple[str, ...], tuple[float, ...], Path]:
     """Every setting that can be checked without data: a clear error now rather than mid-run."""
-    from mce_losses import ABLATION_ROWS
-
     try:
         bench = benchmarks.get(args.benchmark)
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None
-    if args.ablation not in ABLATION_ROWS:
-        raise SystemExit(f"error: --ablation must be one of {sorted(ABLATION_ROWS)}; got {args.ablation!r}")
     methods = tuple(m.strip() for m in args.methods.split(","))
-    unknown = [m for m in methods if m not in ("baseline", "mce", "redcore")]
-    if unknown:
-        raise SystemExit(f"error: unknown method(s) {unknown}; expected baseline, mce and/or redcore")
+    for name in methods:
+        try:
+            cls = get_method(name)
+        except ValueError as error:
+            raise SystemExit(f"error: {error}") from None
+        if not cls.supports(bench.name):
+            raise SystemExit(
+                f"error: {name} runs on {sorted(cls.benchmarks)}; not on {bench.name} (see --list-methods)"
+            )
     if len(set(methods)) != len(methods):
         raise SystemExit(f"error: --methods lists a method twice: {args.methods!r}")
-    if "redcore" in methods and bench.name not in REDCORE_BENCHMARKS:
-        raise SystemExit(f"error: redcore is implemented for {REDCORE_BENCHMARKS}; not for {bench.name}")
-    if args.ablation != "m" and "mce" not in methods:
-        raise SystemExit(f"error: --ablation {args.ablation} selects MCE's terms; add mce to --methods")
-    rates = args.rates or bench.paper_rates
+    rates = args.rates or bench.default_rates
     if len(rates) != len(bench.modalities):
         raise SystemExit(
             f"error: {bench.name} has modalities {bench.modalities}: give {len(bench.modalities)} rates; got {rates}"
@@ -123,8 +163,6 @@ def _check(args: argparse.Namespace) -> tuple[benchmarks.Benchmark, tuple[str, .
         value = getattr(args, name)
         if value is not None and value < 1:
             raise SystemExit(f"error: --{name.replace('_', '-')} must be >= 1; got {value}")
-    if args.shapley == "permutation" and (args.permutations < 2 or args.permutations % 2):
-        raise SystemExit(f"error: --permutations must be even and >= 2 (antithetic pairs); got {args.permutations}")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit(f"error: --device {args.device}, but this machine has no CUDA device")
     if args.masks is not None and not args.masks.is_file():
@@ -132,7 +170,7 @@ def _check(args: argparse.Namespace) -> tuple[benchmarks.Benchmark, tuple[str, .
     configured = os.environ.get(DATA_ENV)
     if configured and not Path(configured).is_dir():
         raise SystemExit(f"error: ${DATA_ENV} is {configured}, which is not a directory")
-    data = args.data or data_dir()
+    data = args.data or benchmark_data()
     if args.data is not None and not data.is_dir():
         raise SystemExit(f"error: the data directory {data} does not exist")
     return bench, methods, rates, data
@@ -140,14 +178,16 @@ def _check(args: argparse.Namespace) -> tuple[benchmarks.Benchmark, tuple[str, .
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.list_methods:
+        print(method_table(benchmarks.BENCHMARKS))
+        return 0
     bench, methods, rates, data = _check(args)
+    out: Path = args.out or default_out()
     settings = Settings(
         rates=rates,
         methods=methods,
         seeds=args.seeds,
-        ablation=args.ablation,
-        shapley=args.shapley,
-        permutations=args.permutations,
+        method_options=method_options(args, methods),
         size=args.size,
         steps=args.steps,
         checkpoint_every=args.checkpoint_every,
@@ -169,14 +209,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     per_seed = []
     for seed in args.seeds:
         try:
-            result = run_seed(bench, settings, seed, data, args.out, distributed=distributed, device=device, say=say)
+            result = run_seed(bench, settings, seed, data, out, distributed=distributed, device=device, say=say)
         except ConfigurationError as error:
             raise SystemExit(f"error: {error}") from None
         per_seed.append(result)
-    config = {"benchmark": bench.name, **{k: v for k, v in settings.__dict__.items() if k != "extra"}}
+    config = {"benchmark": bench.name, **settings.__dict__}
     if not distributed.main:
         return 0
-    markdown = report.write(args.out, config, per_seed, methods, bench.selection, REPO_ROOT)
+    markdown = report.write(out, config, per_seed, methods, bench.selection, checkout_root())
     print(f"\nTest {bench.selection} (%) per modality subset, mean ± std [95% CI] over seeds:\n\n{markdown}\n")
-    print(f"results: {args.out / 'results.json'} and results.md; logs and checkpoints under {args.out / 'runs'}")
+    print(f"results: {out / 'results.json'} and results.md; logs and checkpoints under {out / 'runs'}")
     return 0

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from mce_train.metrics import Metric
 from mce_train.network import MultiModalNet
-from mce_train.subsets import all_subsets
+from mce_train.subsets import named_subsets
 
 Predictor = Callable[[MultiModalNet, Any, Tensor], Tensor]
 """``(model, batch, keep: Bool[N, M]) -> prediction``: how a benchmark predicts a batch from a subset
@@ -32,7 +32,7 @@ def evaluate(
     """
     was_training = model.training
     model.eval()
-    subsets = all_subsets(model.modalities)
+    subsets = named_subsets(model.modalities)
     metrics = {name: metric() for name, _ in subsets}
     for batch in batches:
         batch = batch.to(device)

@@ -1,15 +1,34 @@
-"""Where the app finds benchmark data."""
+"""Where the app finds benchmark data and puts results, in a checkout or installed from a wheel."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-DATA_ENV = "MCE_DATA_DIR"
-REPO_ROOT = Path(__file__).resolve().parents[4]
+import mce_data
+from mce_data.paths import ENV_VAR as DATA_ENV
+
+__all__ = ["DATA_ENV", "benchmark_data", "checkout_root", "default_out"]
 
 
-def data_dir() -> Path:
-    """The benchmark data folder: ``$MCE_DATA_DIR``, else ``../shared/data`` beside the checkout."""
-    configured = os.environ.get(DATA_ENV)
-    return Path(configured) if configured else REPO_ROOT.parent / "shared" / "data"
+def checkout_root() -> Path | None:
+    """The monorepo checkout this package runs from (an editable install), or ``None`` (installed from a wheel)."""
+    candidate = Path(__file__).resolve().parents[4]
+    return candidate if (candidate / "apps" / "train" / "run.py").is_file() else None
+
+
+def benchmark_data() -> Path:
+    """The benchmark data folder: ``$MCE_DATA_DIR``; else ``../shared/data`` beside a checkout; else ``./data``.
+
+    Raises:
+        FileNotFoundError: ``$MCE_DATA_DIR`` is set to a folder that does not exist.
+    """
+    configured = mce_data.data_dir()
+    if configured is not None:
+        return configured
+    root = checkout_root()
+    return root.parent / "shared" / "data" if root is not None else Path("data")
+
+
+def default_out() -> Path:
+    """``runs/default`` in the checkout (or in the working directory when installed from a wheel)."""
+    return (checkout_root() or Path.cwd()) / "runs" / "default"

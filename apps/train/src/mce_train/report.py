@@ -15,8 +15,10 @@ import torch
 from mce_train.statistics import summarize
 
 
-def git_commit(repo: Path) -> str:
-    """The checkout's commit (with ``-dirty`` when it has changes), or ``"unknown"``."""
+def git_commit(repo: Path | None) -> str:
+    """The checkout's commit (with ``-dirty`` when it has changes), or ``"unknown"`` (no checkout, no git)."""
+    if repo is None:
+        return "unknown"
     try:
         commit = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
@@ -69,7 +71,7 @@ def write(
     per_seed: Sequence[dict[str, Any]],
     methods: Sequence[str],
     metric: str,
-    repo: Path,
+    repo: Path | None,
 ) -> str:
     """Write ``results.json`` and ``results.md`` (a table per metric) under ``out``; return ``metric``'s table."""
     out.mkdir(parents=True, exist_ok=True)

@@ -6,10 +6,11 @@ import torch
 from torch import Tensor
 
 
-def all_subsets(modalities: tuple[str, ...]) -> list[tuple[str, Tensor]]:
-    """Every non-empty subset as ``(name, Bool[M])``, by size, then in modality order.
+def named_subsets(modalities: tuple[str, ...]) -> list[tuple[str, Tensor]]:
+    """Every non-empty subset as ``(name, Bool[M])``, by size, then in modality order (the order of the reports;
+    :func:`mce_losses.all_subsets` orders by bit code, for the pair batch).
 
-    >>> [name for name, _ in all_subsets(("image", "audio"))]
+    >>> [name for name, _ in named_subsets(("image", "audio"))]
     ['image', 'audio', 'image+audio']
     """
     m = len(modalities)

@@ -17,30 +17,21 @@ import csv
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from mce_train import checkpoint
 from mce_train.batches import StepBatches
 from mce_train.distributed import SINGLE, Distributed
 from mce_train.errors import ConfigurationError
 from mce_train.network import MultiModalNet
-from mce_train.progress import Progress
 
-
-class Method(Protocol):
-    """A training objective: the loss of one batch, plus any state it carries across steps."""
-
-    name: str
-
-    def loss(self, model: MultiModalNet, batch: Any) -> tuple[Tensor, dict[str, float]]: ...
-
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+if TYPE_CHECKING:
+    from mce_train.methods.base import Method
 
 
 @dataclass(frozen=True)
@@ -196,7 +187,15 @@ def fit(
         num_workers=schedule.workers,
         generator=torch.Generator().manual_seed(seed),
     )
-    bar = Progress(f"{method.name:>8}", schedule.steps, start=start, enabled=progress and distributed.main)
+    # tqdm draws on a terminal only (disable=None), and never with progress off or on ranks > 0.
+    bar = tqdm(
+        total=schedule.steps,
+        initial=start,
+        desc=f"{method.label:>8}",
+        disable=None if progress and distributed.main else True,
+        dynamic_ncols=True,
+    )
+    per_epoch = max(1, len(train_set) // schedule.batch_size)  # type: ignore[arg-type]  # StepBatches' epochs
     autocast = amp and device.type == "cuda"
 
     def save(step: int) -> None:
@@ -221,16 +220,19 @@ def fit(
     step = start
     for batch in loader:
         model.train()
+        if step % per_epoch == 0:
+            method.on_epoch_start(model, step // per_epoch)
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(schedule, step)
         batch = batch.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             loss, logs = method.loss(model, batch)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"the {method.name} loss became {loss.item()} at step {step}; logs: {logs}")
+            raise FloatingPointError(f"the {method.label} loss became {loss.item()} at step {step}; logs: {logs}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         distributed.average_gradients(model)
+        method.after_backward(model)
         optimizer.step()
         step += 1
         row: dict[str, float] = {"step": step, "loss": float(loss.detach()), **logs}
@@ -242,9 +244,11 @@ def fit(
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if distributed.main:
             _append_log(log_path, row)
-        bar.update(step, f"loss {row['loss']:.3f}")
+        bar.update(1)
+        bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
         if step % schedule.checkpoint_every == 0 or step == schedule.steps:
             save(step)
+    bar.close()
     return FitResult(best_state, best_score, best_step, log_path)
 
 

@@ -26,7 +26,8 @@ from torch.utils.data import DataLoader
 
 from mce_data import IncompleteDataset, MissingMask, collate_incomplete
 from mce_train import benchmarks, checkpoint
-from mce_train.benchmark_base import Benchmark, Splits
+from mce_train.benchmarks.base import Benchmark, Splits
+from mce_train.methods import MethodContext, get_method
 from mce_train.network import MultiModalNet
 from mce_train.trainer import Schedule
 
@@ -127,10 +128,36 @@ class FinishedRun:
             IncompleteDataset(splits.test, full(splits.test.sample_ids(), bench.modalities)),
         )
 
-    def model(self, method: str, seed: int, splits: Splits, device: torch.device) -> MultiModalNet:
-        """The selected model of one training run (``best_state``: chosen on validation), in eval mode."""
-        model = self.bench.build(self.size, splits)
-        model.load_state_dict(self.checkpoint(method, seed)["best_state"])
+    def options(self, method: str) -> dict[str, Any]:
+        """``method``'s options as the run used them (its declared defaults where the record has none)."""
+        declared = {option.dest: option.default for option in get_method(method).options}
+        return {**declared, **self.config.get("method_options", {}).get(method, {})}
+
+    def model(self, method: str, seed: int, data: RunData, device: torch.device) -> MultiModalNet:
+        """The selected model of one training run (``best_state``: chosen on validation), in eval mode.
+
+        Built by the method itself (:meth:`mce_train.methods.Method.build`), so a method with modules of
+        its own (RedCore's cross-modal encoders) loads its weights.
+        """
+        state = self.checkpoint(method, seed)
+        schedule = Schedule(**state["schedule"])
+        context = MethodContext(
+            bench=self.bench,
+            splits=data.splits,
+            size=self.size,
+            seed=seed,
+            mask=data.mask,
+            mask_file=self.mask_file(seed),
+            train=data.train,
+            val=data.val,
+            schedule=schedule,
+            options=self.options(method),
+            loader=lambda dataset: loader(dataset, schedule.batch_size),
+            cache=Path(self.config["cache"]) if self.config.get("cache") else self.out.parent / "cache",
+            device=device,
+        )
+        model = get_method(method).create(context).build(context)
+        model.load_state_dict(state["best_state"])
         return model.to(device).eval()
 
 

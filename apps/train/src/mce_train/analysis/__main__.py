@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from mce_train.analysis import FinishedRun, capability, representation, traces
-from mce_train.paths import DATA_ENV, data_dir
+from mce_train.paths import DATA_ENV, benchmark_data
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench = run.bench
     if args.command == "capability":
         rows = capability.capability(
-            run, args.data or data_dir(), torch.device(args.device), steps=args.steps, methods=methods
+            run, args.data or benchmark_data(), torch.device(args.device), steps=args.steps, methods=methods
         )
         print(f"{bench.name}: capability of each frozen encoder with a new decoder (Fig. 9)\n")
         print(capability.table(rows, bench.selection))
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             quality = representation.representation(
                 run,
-                args.data or data_dir(),
+                args.data or benchmark_data(),
                 torch.device(args.device),
                 features=args.features,
                 subsets=subsets,

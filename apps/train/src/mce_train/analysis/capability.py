@@ -162,7 +162,7 @@ def capability(
         split = run.data(seed, data)
         for method in methods or run.methods:
             schedule = run.schedule(method, seed)
-            model = run.model(method, seed, split.splits, device)
+            model = run.model(method, seed, split, device)
             for p in model.parameters():
                 p.requires_grad_(False)
             for m, name in enumerate(bench.modalities):

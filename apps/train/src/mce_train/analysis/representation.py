@@ -41,7 +41,7 @@ from torch.nn import functional
 from mce_train.analysis import FinishedRun, loader, markdown_table
 from mce_train.network import MultiModalNet
 from mce_train.statistics import summarize
-from mce_train.subsets import all_subsets
+from mce_train.subsets import named_subsets
 
 FEATURE_KINDS = ("fused", "penultimate")
 
@@ -170,7 +170,7 @@ def representation(
         subsets: subset names like ``"image+audio"`` (default: every non-empty subset; the last is
             the full-modality input).
     """
-    named = all_subsets(run.bench.modalities)
+    named = named_subsets(run.bench.modalities)
     wanted = list(subsets) if subsets is not None else [name for name, _ in named]
     unknown = [s for s in wanted if s not in dict(named)]
     if unknown:
@@ -179,7 +179,7 @@ def representation(
     for seed in run.seeds:
         split = run.data(seed, data)
         for method in methods or run.methods:
-            model = run.model(method, seed, split.splits, device)
+            model = run.model(method, seed, split, device)
             batch_size = run.schedule(method, seed).batch_size
             for name in wanted:
                 x, y = split_features(model, split.test, dict(named)[name], features, batch_size, device)

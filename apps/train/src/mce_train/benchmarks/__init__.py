@@ -1,15 +1,16 @@
 """The benchmarks the trainer knows, by name (``--benchmark``).
 
-Each lives in its own module (``benchmark_<name>.py``) as a :class:`~mce_train.benchmark_base.Benchmark`.
+Each lives in its own folder (``benchmarks/<name>/``: data wiring, models, metrics, recipe) as a
+:class:`~mce_train.benchmarks.base.Benchmark`.
 """
 
 from __future__ import annotations
 
-from mce_train.benchmark_avmnist import AVMNIST_BENCHMARK
-from mce_train.benchmark_base import Benchmark, Splits, cross_entropy
-from mce_train.benchmark_brats import BRATS_BENCHMARK
-from mce_train.benchmark_iemocap import IEMOCAP_BENCHMARK
-from mce_train.benchmark_nuscenes import NUSCENES_BENCHMARK
+from mce_train.benchmarks.avmnist import AVMNIST_BENCHMARK
+from mce_train.benchmarks.base import Benchmark, Splits, cross_entropy
+from mce_train.benchmarks.brats import BRATS_BENCHMARK
+from mce_train.benchmarks.iemocap import IEMOCAP_BENCHMARK
+from mce_train.benchmarks.nuscenes import NUSCENES_BENCHMARK
 
 BENCHMARKS: dict[str, Benchmark] = {
     "avmnist": AVMNIST_BENCHMARK,

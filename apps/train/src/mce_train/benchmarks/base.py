@@ -52,7 +52,10 @@ class Benchmark:
     score: Callable[[Tensor, Tensor], Tensor]
     metric: Callable[[], Metric]
     selection: str
-    paper_rates: tuple[float, ...]
+    default_rates: tuple[float, ...]
+    """The missing rates a run uses without ``--rates`` (its docstring says whether they are the paper's)."""
+    lambdas: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    """MCE's loss weights (lambda_single, lambda_sub, lambda_aux) of Eq. 14 for this benchmark."""
     predictor: Predictor | None = None
     """How evaluation predicts a batch from a modality subset (``None``: encode once, decode per subset)."""
     unimodal_predictor: Callable[[MultiModalNet, Any, int], Tensor] | None = None

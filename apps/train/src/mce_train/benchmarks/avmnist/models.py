@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from mce_train.models.heads import ConcatHead, mlp_decoder
+from mce_train.benchmarks.heads import ConcatHead, mlp_decoder
 
 MODALITIES = ("image", "audio")
 N_CLASSES = 10

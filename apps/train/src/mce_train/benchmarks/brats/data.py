@@ -1,4 +1,4 @@
-"""The BraTS2020 benchmark: brain-tumour segmentation from FLAIR, T1, T1ce and T2 MRI (paper Sec. 4.1-4.2).
+"""BraTS' data wiring: which layout is on disk, the paper's case split, training crops drawn afresh.
 
 Data (``<data>`` is ``--data``, else ``$MCE_DATA_DIR``, else ``../shared/data``; the BraTS folder is
 ``<data>/brats`` when it exists, else ``<data>`` itself), first match wins:
@@ -42,16 +42,9 @@ from mce_data import (
 )
 from mce_data.brats import MODALITIES, find_cases, resolve
 from mce_data.sample import Sample
-from mce_train.benchmark_base import Benchmark, Splits
-from mce_train.brats_losses import dice_cross_entropy as dice_cross_entropy
-from mce_train.brats_losses import mean_region_dice as mean_region_dice
-from mce_train.brats_predictors import sliding_window_predictor as sliding_window_predictor
-from mce_train.brats_predictors import sliding_window_unimodal as sliding_window_unimodal
+from mce_train.benchmarks.base import Splits
+from mce_train.benchmarks.brats import models as brats
 from mce_train.caching import write_once
-from mce_train.metrics_segmentation import RegionDiceMetric
-from mce_train.models import brats
-from mce_train.network import MultiModalNet
-from mce_train.trainer import Schedule
 
 PAPER_SPLIT = (219, 50, 100)
 """Train / validation / test cases of the paper's 369 (Sec. 4.1)."""
@@ -231,53 +224,3 @@ def brats_splits(data: Path, cache: Path, seed: int, size: str) -> Splits:
 
 def _counts(*datasets: Any) -> str:
     return "/".join(str(len(d)) for d in datasets) + " train/val/test cases"
-
-
-def brats_build(size: str, splits: Splits) -> MultiModalNet:
-    del splits
-    return brats.build_network(brats.QUICK if size == "quick" else brats.PAPER)
-
-
-def poly_lr(step: int, steps: int, lr: float, power: float = 0.9) -> float:
-    """Table 1's poly decay: ``lr * (1 - step / steps) ** power``."""
-    return lr * float((1 - min(step, steps) / steps) ** power)
-
-
-def brats_schedule(size: str, n_train: int) -> Schedule:
-    """``paper``: Table 1 (400 epochs at batch 1, AdamW, lr 2e-4); ``quick``: a CPU smoke run.
-
-    Table 1's poly decay (:func:`poly_lr`) needs a scheduler the trainer's :class:`Schedule` lacks;
-    until it has one the paper schedule runs at the constant rate. Validation (15 subsets, sliding
-    windows over whole volumes) is costly, so it runs every 25 epochs.
-    """
-    if size == "quick":  # one batch holds the whole small training split: each kept modality is in every batch
-        batch = max(1, min(8, n_train))
-        return Schedule(steps=8, batch_size=batch, lr=2e-3, optimizer="adamw", eval_every=8, checkpoint_every=4)
-    epoch = max(1, n_train)
-    return Schedule(
-        steps=400 * epoch,
-        batch_size=1,
-        lr=2e-4,
-        optimizer="adamw",
-        weight_decay=1e-4,
-        poly_power=0.9,
-        eval_every=25 * epoch,
-        checkpoint_every=epoch,
-        workers=4,
-    )
-
-
-BRATS_BENCHMARK = Benchmark(
-    name="brats",
-    modalities=MODALITIES,
-    build=brats_build,
-    schedule=brats_schedule,
-    splits=brats_splits,
-    task_loss=dice_cross_entropy,
-    score=mean_region_dice,
-    metric=RegionDiceMetric,
-    selection="dice",
-    paper_rates=(0.5, 0.2, 0.2, 0.8),  # Table 4 setting a: (T1/T1c, Flair, T2) = (0.2, 0.5, 0.8), in MODALITIES order
-    predictor=sliding_window_predictor,
-    unimodal_predictor=sliding_window_unimodal,
-)

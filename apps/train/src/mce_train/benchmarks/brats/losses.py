@@ -7,7 +7,7 @@ from __future__ import annotations
 from torch import Tensor
 from torch.nn import functional
 
-from mce_train.metrics_segmentation import region_dice
+from mce_train.benchmarks.brats.metrics import region_dice
 
 
 def dice_cross_entropy(prediction: Tensor, target: Tensor, *, smooth: float = 1.0) -> Tensor:

@@ -34,7 +34,7 @@ from torch.nn import functional
 
 from mce_data.brats import MODALITIES
 from mce_recon import CompletionTransformer
-from mce_train.models.brats_blocks import N_FLAGS, AttentionBlock, PackedLayout, UNetDecoder, UNetEncoder
+from mce_train.benchmarks.brats.blocks import N_FLAGS, AttentionBlock, PackedLayout, UNetDecoder, UNetEncoder
 from mce_train.network import MultiModalNet
 
 N_CLASSES = 4
@@ -163,7 +163,7 @@ class UnimodalHead(nn.Module):
 class BraTSNet(MultiModalNet):
     """:class:`~mce_train.network.MultiModalNet` over packed U-Net features: completion acts on the bottleneck.
 
-    ``h`` is ``Float[N, M, F, g, g, g]`` (see :class:`~mce_train.models.brats_blocks.PackedLayout`).
+    ``h`` is ``Float[N, M, F, g, g, g]`` (see :class:`~mce_train.benchmarks.brats.blocks.PackedLayout`).
     ``patch`` is the training crop edge: sliding-window inference uses windows of that size.
     """
 

@@ -10,7 +10,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from mce_train.models.heads import ConcatHead, mlp_decoder
+from mce_train.benchmarks.heads import ConcatHead, mlp_decoder
 
 MODALITIES = ("acoustic", "visual", "lexical")
 N_CLASSES = 4

@@ -18,7 +18,7 @@ Without ``splits.json`` the cached tokens (sorted by scene and time) are cut int
 80 % train, 10 % validation, 10 % test. Without the cache, synthetic scenes are written with
 :func:`mce_data.write_synthetic_nuscenes_hdf5` through the real conversion pipeline (the run says so).
 
-Targets become ``Long[X, Y]`` with 1 vehicle, 0 background and :data:`~mce_train.metrics_bev.IGNORE`
+Targets become ``Long[X, Y]`` with 1 vehicle, 0 background and :data:`~mce_train.benchmarks.nuscenes.metrics.IGNORE`
 outside ``extras["valid"]``, so the task loss, the Shapley score and the metric all skip those cells.
 
 Sizes. ``paper``: the 200×8×200 grid at 0.5 m, Table 1's 50k iterations at batch 1, AdamW, lr 3e-4.
@@ -44,38 +44,14 @@ from mce_data.nuscenes import BEVConfig
 from mce_data.nuscenes_grid import BEVGrid
 from mce_data.sample import Sample
 from mce_data.synthetic_nuscenes import write_synthetic_nuscenes_hdf5
-from mce_losses import iou_score
-from mce_train.benchmark_base import Benchmark, Splits
+from mce_train.benchmarks.base import Splits
+from mce_train.benchmarks.nuscenes import models as nuscenes
+from mce_train.benchmarks.nuscenes.metrics import IGNORE
 from mce_train.caching import write_once
-from mce_train.metrics_bev import IGNORE, BEVIoUMetric, masks, vehicle_logits
-from mce_train.models import nuscenes
-from mce_train.network import MultiModalNet
-from mce_train.trainer import Schedule
-
-POS_WEIGHT = 2.13
-"""Simple-BEV's positive-class weight of the BCE (``SimpleLoss(2.13)``): vehicles cover few cells."""
 
 QUICK_GRID = BEVGrid(x_bounds=(-24.0, 24.0), y_bounds=(-24.0, 24.0), cell=1.5)
 QUICK_IMAGE_SIZE = (24, 40)
 PAPER_SYNTHETIC_IMAGE_SIZE = (112, 200)
-
-
-def bev_bce(prediction: Tensor, target: Tensor) -> Tensor:
-    """Per-sample task loss ``Float[N]``: BCE with logits (positive weight 2.13) averaged over valid cells."""
-    logits = vehicle_logits(prediction)
-    _, vehicle, valid = masks(prediction, target)
-    weight = torch.tensor(POS_WEIGHT, dtype=logits.dtype, device=logits.device)
-    loss = functional.binary_cross_entropy_with_logits(
-        logits, vehicle.to(logits.dtype), pos_weight=weight, reduction="none"
-    )
-    loss = torch.where(valid, loss, torch.zeros_like(loss))
-    return loss.flatten(1).sum(1) / valid.flatten(1).sum(1).clamp_min(1).to(logits.dtype)
-
-
-def bev_iou(prediction: Tensor, target: Tensor) -> Tensor:
-    """Per-sample coalition value ``Float[N]``: the IoU of the vehicle mask over valid cells (1 when both empty)."""
-    predicted, vehicle, valid = masks(prediction, target)
-    return iou_score(predicted, vehicle, valid=valid)
 
 
 @dataclass(frozen=True)
@@ -184,7 +160,7 @@ def _split_tokens(root: Path, tokens: list[str]) -> dict[str, list[str]]:
     return {"train": tokens[:a], "val": tokens[a:b], "test": tokens[b:]}
 
 
-def _nuscenes_splits(data: Path, cache: Path, seed: int, size: str) -> Splits:
+def nuscenes_splits(data: Path, cache: Path, seed: int, size: str) -> Splits:
     """The real cache under ``data/nuscenes`` when present, else a synthetic cache written under ``cache``."""
     del seed
     quick = size == "quick"
@@ -211,44 +187,3 @@ def _nuscenes_splits(data: Path, cache: Path, seed: int, size: str) -> Splits:
         NuScenesSplit(path, splits[name], view=view, preload=quick) for name in ("train", "val", "test")
     )
     return Splits(train, val, test, source)
-
-
-def _nuscenes_build(size: str, splits: Splits) -> MultiModalNet:
-    grid: BEVGrid = splits.train.grid
-    radar_channels = int(splits.train[0].inputs["radar"].shape[0])
-    if size == "quick":
-        return nuscenes.network(grid, radar_channels, dim=8, hidden=8, image_channels=4)
-    return nuscenes.network(grid, radar_channels, dim=64, hidden=64, image_channels=64)
-
-
-def _nuscenes_schedule(size: str, n_train: int) -> Schedule:
-    """``paper``: Table 1 (50k iterations, batch 1, AdamW, lr 3e-4, OneCycle as Simple-BEV runs it:
-    :func:`mce_train.trainer.onecycle_lr`); ``quick``: a smoke run."""
-    del n_train
-    if size == "quick":
-        return Schedule(steps=8, batch_size=16, lr=3e-3, optimizer="adamw", eval_every=4, checkpoint_every=4)
-    return Schedule(
-        steps=50_000,
-        batch_size=1,
-        lr=3e-4,
-        optimizer="adamw",
-        scheduler="onecycle",
-        weight_decay=1e-7,
-        eval_every=5_000,
-        checkpoint_every=1_000,
-        workers=4,
-    )
-
-
-NUSCENES_BENCHMARK = Benchmark(
-    name="nuscenes",
-    modalities=nuscenes.MODALITIES,
-    build=_nuscenes_build,
-    schedule=_nuscenes_schedule,
-    splits=_nuscenes_splits,
-    task_loss=bev_bce,
-    score=bev_iou,
-    metric=BEVIoUMetric,
-    selection="iou",
-    paper_rates=(0.2, 0.5, 0.8),  # Table 2's setting: (C, L, R) missing rates
-)

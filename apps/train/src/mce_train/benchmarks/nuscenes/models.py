@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from mce_data.nuscenes_grid import BEVGrid
 from mce_recon import CompletionTransformer
-from mce_train.models.nuscenes_camera import CameraEncoder, bev_block
+from mce_train.benchmarks.nuscenes.camera import CameraEncoder, bev_block
 from mce_train.network import MultiModalNet
 
 MODALITIES = ("camera", "lidar", "radar")
@@ -124,7 +124,7 @@ def network(
         hidden: channels of the head's hidden convolution.
         image_channels: the image backbone's output channels.
         image_backbone: a pretrained backbone to use instead of the small CNN (interface:
-            :class:`~mce_train.models.nuscenes_camera.CameraEncoder`).
+            :class:`~mce_train.benchmarks.nuscenes.camera.CameraEncoder`).
         completion_depth, heads: the completion module's blocks and attention heads.
         max_tokens: chunk the completion module's attention (caps transient memory on 200×200 maps).
     """

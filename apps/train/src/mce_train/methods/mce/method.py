@@ -1,23 +1,18 @@
-"""Training objectives: the plain baseline and MCE (paper Eq. 14), over the shared network.
+"""MCE (Zhao, Zhang, Zou, Pattern Recognition 2025): the training step of Eq. 14 over the benchmark's network.
 
-One MCE step runs the encoders once, then one batched forward of the completion module and the
-fused head over every feasible (sample, modality subset) pair of the batch. That pair batch
-serves three terms at once:
+One step runs the encoders once, then one batched forward of the completion module and the fused
+head over every feasible (sample, modality subset) pair of the batch. That pair batch serves three
+terms at once:
 
 * ``L_sub`` (Eq. 11): the loss of each pair's prediction;
 * ``L_aux`` (Eq. 13): each pair's completed features against the real ones at its dropped slots;
-* the Shapley values of Eq. 5: the pair's per-sample score (0/1 correct, Dice, ...) is the
-  coalition value ``v_n(S)``; :func:`mce_shapley.exact` values each sample's own game by looking
-  those values up (``v_n(∅) = 0``: no modality, no correct answer), so exact Shapley costs no
-  extra forward. Coalition values are per-sample games only in evaluation mode: when the network
-  has batch norm or dropout (e.g. IEMOCAP's and nuScenes' heads), a training-mode prediction
-  depends on the rest of the pair batch, so the pairs are scored again, without gradient, in
-  evaluation mode (batch-norm statistics untouched); a network without such layers reuses the
-  training forward. ``shapley="permutation"`` instead asks the model for the coalitions a Monte Carlo
-  budget draws (the option for many modalities, where the pair batch would be too large).
+* the Shapley values of Eq. 5 (:mod:`~mce_train.methods.mce.shapley`): each pair's per-sample score
+  is the coalition value ``v_n(S)``, so exact Shapley costs no extra forward.
 
 Factor B (Eq. 8) comes from sums over the batch (``U``, ``phi``, counts), passed through
-``reduce`` so a distributed run all-reduces them and B means the same as on one process.
+``reduce`` so a distributed run all-reduces them and B means the same as on one process. ``U`` (Eq.
+6) comes from frozen unimodal models trained once per seed in :meth:`MCE.prepare`
+(:mod:`~mce_train.methods.mce.upper_bounds`).
 """
 
 from __future__ import annotations
@@ -28,47 +23,40 @@ from typing import Any
 import torch
 from torch import Tensor
 
-import mce_shapley
 from mce_losses import (
+    ABLATION_ROWS,
     MCEObjective,
-    SubsetPairs,
     capability_statistics,
+    factor_a,
     factor_b,
     subset_pair_weights,
     subset_pairs,
     subset_row_counts,
 )
-from mce_train.network import MultiModalNet, evaluation_mode, mode_dependent
-
-PerSample = Callable[[Tensor, Tensor], Tensor]
-"""``(prediction[N, ...], target[N, ...]) -> Float[N]``: a per-sample loss or score."""
-
-
-class Baseline:
-    """The plain multi-modal model trained on its task loss only (Table 2, row a)."""
-
-    name = "baseline"
-
-    def __init__(self, task_loss: PerSample) -> None:
-        self.task_loss = task_loss
-
-    def loss(self, model: MultiModalNet, batch: Any) -> tuple[Tensor, dict[str, float]]:
-        prediction = model(batch.inputs, batch.present, batch.lengths, batch.extras)
-        return self.task_loss(prediction, batch.target).mean(), {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        del state
+from mce_train.methods import register_method
+from mce_train.methods.base import Method, MethodContext, Option, PerSample, identity
+from mce_train.methods.mce.shapley import ESTIMATORS, batch_shapley
+from mce_train.methods.mce.upper_bounds import context_upper_bounds
+from mce_train.network import MultiModalNet
 
 
-def identity(tensor: Tensor) -> Tensor:
-    """The ``reduce`` of a single process: nothing to sum over."""
-    return tensor
+def lambdas(text: str) -> tuple[float, float, float]:
+    """``"1,2,1"`` -> ``(1.0, 2.0, 1.0)``: Eq. 14's (lambda_single, lambda_sub, lambda_aux), each >= 0."""
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or any(not v >= 0 for v in values):
+        raise ValueError(f"--lambdas must be three non-negative numbers single,sub,aux like 1,2,1; got {text!r}")
+    return values[0], values[1], values[2]
 
 
-class MCE:
+@register_method(
+    "mce",
+    paper="MCE: Zhao, Zhang, Zou, Pattern Recognition 2025",
+    benchmarks=("avmnist", "iemocap", "brats", "nuscenes"),
+)
+class MCE(Method):
     """Modality Capability Enhancement: LCE factors A, B and RCE terms L_single, L_sub, L_aux.
 
     Args:
@@ -89,12 +77,81 @@ class MCE:
         seed: seeds the Monte Carlo generator.
     """
 
-    name = "mce"
+    options = (
+        Option(
+            "--ablation",
+            "MCE's terms as the paper's Table 2 row a to m (m: full MCE)",
+            default="m",
+            choices=tuple(ABLATION_ROWS),
+        ),
+        Option(
+            "--shapley",
+            "MCE's Shapley values: exact (from the pair batch) or permutation (Monte Carlo)",
+            default="exact",
+            choices=ESTIMATORS,
+        ),
+        Option(
+            "--permutations", "MCE's Monte Carlo budget per sample (--shapley permutation; even)", type=int, default=200
+        ),
+        Option("--lambdas", "MCE's loss weights single,sub,aux (Eq. 14; default: the benchmark's)", type=lambdas),
+        Option(
+            "--a-normalisation",
+            "MCE's factor A (Eq. 3): divided by its mean (Sec. 3.2.1) or as written (none)",
+            default="mean",
+            choices=("mean", "none"),
+        ),
+    )
+
+    @classmethod
+    def check(cls, options: Mapping[str, Any]) -> None:
+        if options["shapley"] == "permutation" and (options["permutations"] < 2 or options["permutations"] % 2):
+            raise ValueError(f"--permutations must be even and >= 2 (antithetic pairs); got {options['permutations']}")
+
+    @classmethod
+    def create(cls, context: MethodContext) -> MCE:
+        """Factor A of the seed's training mask; the ablation row's switches; the benchmark's loss weights.
+
+        Factor A is divided by its mean by default: Eq. 3 defines ``A_m = N / count_m`` and Sec. 3.2.1
+        normalises it "for example, by its mean" before use, so the weights average to 1 and the
+        overall loss scale is unchanged; ``--a-normalisation none`` gives Eq. 3 as written, which is
+        what the official code applies (``1 / (1 - r_m)``).
+        """
+        options = context.options
+        switches = ABLATION_ROWS[options["ablation"]]
+        single, sub, aux = options["lambdas"] or context.bench.lambdas
+        a = factor_a(context.mask.present, normalize=options["a_normalisation"]) if switches.a else None
+        objective = MCEObjective(a, switches, lambda_single=single, lambda_sub=sub, lambda_aux=aux)
+        return cls(
+            objective,
+            None,
+            context.mask.sample_ids,
+            task_loss=context.bench.task_loss,
+            score=context.bench.score,
+            shapley=options["shapley"],
+            permutations=options["permutations"],
+            reduce=context.distributed.all_reduce_sum,
+            seed=context.seed,
+            world=context.distributed.world,
+        )
+
+    def prepare(self, context: MethodContext) -> None:
+        """Train (or load from the cache) the frozen unimodal models behind U (Eq. 6), when factor B needs them."""
+        if self.objective.needs_factor_b:
+            self.set_upper_scores(context_upper_bounds(context))
+
+    def fingerprint(self) -> dict[str, Any]:
+        objective = self.objective
+        return {
+            "switches": repr(objective.switches),
+            "shapley": [self.shapley, self.permutations],
+            "lambdas": [objective.lambda_single, objective.lambda_sub, objective.lambda_aux],
+            "factor_a": None if objective.factor_a is None else objective.factor_a.tolist(),
+        }
 
     def __init__(
         self,
         objective: MCEObjective,
-        upper_scores: Tensor,
+        upper_scores: Tensor | None,
         sample_ids: Sequence[str],
         *,
         task_loss: PerSample,
@@ -108,17 +165,24 @@ class MCE:
     ) -> None:
         if shapley not in ("exact", "permutation"):
             raise ValueError(f"shapley must be 'exact' or 'permutation'; got {shapley!r}")
-        if upper_scores.shape[0] != len(sample_ids):
-            raise ValueError(
-                f"upper_scores needs one row per training sample ({len(sample_ids)}); got {upper_scores.shape[0]}"
-            )
-        self.objective, self.upper_scores = objective, upper_scores
+        self.objective = objective
         self.row_of: Mapping[str, int] = {sample_id: row for row, sample_id in enumerate(sample_ids)}
+        self.upper_scores = torch.zeros(0)
+        if upper_scores is not None:
+            self.set_upper_scores(upper_scores)
         self.task_loss, self.score, self.shapley, self.permutations = task_loss, score, shapley, permutations
         self.reduce, self.seed, self.calls = reduce, seed, 0
         self.exact_when_cheaper = exact_when_cheaper
         self.world = world
         self.last_phi_sum: Tensor | None = None
+
+    def set_upper_scores(self, upper_scores: Tensor) -> None:
+        """``Float[N_train, M]``, the frozen unimodal models' scores (Eq. 6), rows in ``sample_ids`` order."""
+        if upper_scores.shape[0] != len(self.row_of):
+            raise ValueError(
+                f"upper_scores needs one row per training sample ({len(self.row_of)}); got {upper_scores.shape[0]}"
+            )
+        self.upper_scores = upper_scores
 
     def loss(self, model: MultiModalNet, batch: Any) -> tuple[Tensor, dict[str, float]]:
         present, target = batch.present, batch.target
@@ -133,9 +197,25 @@ class MCE:
         b = None
         logs: dict[str, float] = {}
         if self.objective.needs_factor_b:
+            if self.upper_scores.numel() == 0:
+                raise RuntimeError("factor B needs the unimodal models' scores: call prepare() or set_upper_scores()")
             assert pairs is not None
             assert pair_prediction is not None
-            phi = self._shapley(model, h.detach(), batch, pairs, pair_prediction)
+            if self.shapley == "permutation":
+                self.calls += 1
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.calls)
+            phi = batch_shapley(
+                model,
+                h.detach(),
+                batch,
+                pairs,
+                pair_prediction,
+                score=self.score,
+                estimator=self.shapley,
+                permutations=self.permutations,
+                generator=generator,
+                exact_when_cheaper=self.exact_when_cheaper,
+            )
             rows = torch.tensor([self.row_of[i] for i in batch.ids], device=self.upper_scores.device)
             upper = self.upper_scores.index_select(0, rows).to(present.device)
             stats = [self.reduce(s) for s in capability_statistics(upper, phi, present)]
@@ -171,46 +251,6 @@ class MCE:
             {k: float(v.detach()) for k, v in (("single", terms.single), ("sub", terms.sub), ("aux", terms.aux))}
         )
         return terms.total, logs
-
-    @torch.no_grad()
-    def _shapley(self, model: MultiModalNet, h: Tensor, batch: Any, pairs: SubsetPairs, prediction: Tensor) -> Tensor:
-        """``Float64[N, M]``: each sample's Shapley values of its fused head's score (Eq. 5), in eval mode."""
-        if model.training and mode_dependent(model):
-            with evaluation_mode(model):
-                return self._shapley(
-                    model, h, batch, pairs, model.predict(h.index_select(0, pairs.sample_index), pairs.keep)
-                )
-        present, target = batch.present, batch.target
-        n, m = present.shape
-        if self.shapley == "exact":
-            bits = 1 << torch.arange(m, device=present.device)
-            table = torch.zeros(n, 2**m, dtype=torch.float64, device=present.device)
-            codes = (pairs.keep.long() * bits).sum(1)
-            values = self.score(prediction.detach(), target.index_select(0, pairs.sample_index)).double()
-            table[pairs.sample_index, codes] = values
-
-            def lookup(samples: Tensor, coalitions: Tensor) -> Tensor:
-                return table[samples, (coalitions.long() * bits).sum(1)]
-
-            game = mce_shapley.RowGame(lookup, n, device=present.device)
-            return mce_shapley.exact(game, m, available=present).values
-
-        def evaluate(samples: Tensor, coalitions: Tensor) -> Tensor:
-            keep = coalitions & present.index_select(0, samples)
-            out = self.score(model.predict(h.index_select(0, samples), keep), target.index_select(0, samples))
-            return torch.where(keep.any(1), out.double(), torch.zeros_like(out, dtype=torch.float64))
-
-        self.calls += 1
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.calls)
-        result = mce_shapley.permutation(
-            mce_shapley.RowGame(evaluate, n, device=present.device),
-            m,
-            available=present,
-            n_permutations=self.permutations,
-            generator=generator,
-            exact_when_cheaper=self.exact_when_cheaper,
-        )
-        return result.values
 
     def state_dict(self) -> dict[str, Any]:
         return {"calls": self.calls}

@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +22,24 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from mce_train import checkpoint
+from mce_data import collate_incomplete
+from mce_train import __version__, checkpoint
 from mce_train.caching import exclusive
 from mce_train.distributed import SINGLE, Distributed
-from mce_train.methods import PerSample
+from mce_train.methods.base import Method, MethodContext, PerSample
 from mce_train.network import MultiModalNet
 from mce_train.trainer import Schedule, fit
 
 
-class Unimodal:
+class Unimodal(Method):
     """Trains modality ``m``'s encoder and unimodal head on the samples that have ``m``."""
 
     def __init__(self, m: int, task_loss: PerSample) -> None:
-        self.m, self.task_loss, self.name = m, task_loss, f"uni-{m}"
+        self.m, self.task_loss = m, task_loss
+
+    @property
+    def label(self) -> str:
+        return f"uni-{self.m}"
 
     def loss(self, model: MultiModalNet, batch: Any) -> tuple[Tensor, dict[str, float]]:
         rows = batch.present[:, self.m]
@@ -41,12 +47,6 @@ class Unimodal:
             return torch.zeros((), device=rows.device, requires_grad=True), {"rows": 0.0}
         prediction = model.unimodal(model.encode_alone(batch, self.m)[rows], self.m)
         return self.task_loss(prediction, batch.target[rows]).mean(), {"rows": float(rows.sum())}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        del state
 
 
 @torch.no_grad()
@@ -134,3 +134,60 @@ def upper_bound_scores(
             checkpoint.save(cache_file, {"ids": list(sample_ids), "scores": scores, "states": states})
         distributed.barrier()
         return scores
+
+
+def context_upper_bounds(context: MethodContext) -> Tensor:
+    """``Float[N_train, M]``: U of Eq. 6 for one seed's training mask, cached under ``context.cache/unimodal``.
+
+    The unimodal models train for half the multi-modal steps (one modality, one small network). The
+    cache key holds everything that determines them: benchmark, data source (real and synthetic files
+    share ids), mask file, seed, schedule, size, network shapes and app version.
+    """
+    bench, schedule = context.bench, context.schedule
+    unimodal_schedule = replace(schedule, steps=max(1, schedule.steps // 2))
+    shapes = {k: tuple(v.shape) for k, v in bench.build(context.size, context.splits).state_dict().items()}
+    key = cache_key(
+        {
+            "bench": bench.name,
+            "data": context.splits.source,
+            "mask": context.mask_file.read_text(),
+            "seed": context.seed,
+            "schedule": unimodal_schedule,
+            "size": context.size,
+            "network": shapes,
+            "version": __version__,
+        }
+    )
+    return upper_bound_scores(
+        lambda: bench.build(context.size, context.splits),
+        context.train,
+        lambda: context.loader(context.train),
+        lambda net, m: unimodal_validation(net, m, context),
+        unimodal_schedule,
+        sample_ids=context.train.sample_ids(),
+        task_loss=bench.task_loss,
+        score=bench.score,
+        collate=collate_incomplete,
+        seed=context.seed,
+        cache_file=context.cache / "unimodal" / f"{bench.name}-{key}.pt",
+        device=context.device,
+        progress=context.progress,
+        distributed=context.distributed,
+        resume=context.resume,
+    )
+
+
+@torch.no_grad()
+def unimodal_validation(model: MultiModalNet, m: int, context: MethodContext) -> float:
+    """Modality ``m``'s head alone on the validation split: the selection score of its unimodal model."""
+    bench = context.bench
+    model.eval()
+    metric = bench.metric()
+    for batch in context.loader(context.val):
+        batch = batch.to(context.device)
+        if bench.unimodal_predictor is not None:
+            metric.update(bench.unimodal_predictor(model, batch, m), batch.target)
+            continue
+        metric.update(model.unimodal(model.encode_alone(batch, m), m), batch.target)
+    model.train()
+    return metric.compute()[bench.selection]

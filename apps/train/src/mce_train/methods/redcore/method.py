@@ -35,16 +35,22 @@ import torch
 from torch import Tensor
 
 from mce_losses import SupervisionRegulator, gaussian_kl, reparameterize, vib_loss
-from mce_train.methods import PerSample, identity
+from mce_train.methods import register_method
+from mce_train.methods.base import Method, MethodContext, Option, PerSample, identity
+from mce_train.methods.redcore.network import ENCODERS, RedCoreNet, build_redcore
 from mce_train.network import MultiModalNet
-from mce_train.redcore.network import RedCoreNet
 
 PAPER_REGULATION: dict[str, float] = {"p": 2.0, "xi_1": 0.015, "xi_2": 0.15, "period": 3, "alpha_1": 0.1, "beta": 0.7}
 """The paper's supervision-regulation settings (Implementation Details)."""
 
 
-class RedCore:
-    """The RedCore objective over a :class:`~mce_train.redcore.network.RedCoreNet`.
+@register_method(
+    "redcore",
+    paper="RedCore: Sun et al., AAAI 2024",
+    benchmarks=("avmnist", "iemocap"),
+)
+class RedCore(Method):
+    """The RedCore objective over a :class:`~mce_train.methods.redcore.network.RedCoreNet`.
 
     Args:
         task_loss: per-sample cross-entropy ``-log q(y | z)``.
@@ -58,9 +64,19 @@ class RedCore:
             regulator the same global losses and holds the same ``η``.
         seed: seeds the reparameterisation noise, drawn from a generator seeded with ``(seed, step)``
             (not the global one), so a resumed run draws exactly the noise an uninterrupted one does.
+        encoders: what :meth:`build` puts under the VIB: ``"benchmark"`` (the benchmark's own encoders,
+            fusion and heads: the default, so a comparison compares methods) or ``"paper"`` (RedCore's
+            transformer encoders, IEMOCAP only).
     """
 
-    name = "redcore"
+    options = (
+        Option(
+            "--redcore-encoders",
+            "RedCore's encoders: the benchmark's own (default) or its paper's transformers (iemocap)",
+            default="benchmark",
+            choices=ENCODERS,
+        ),
+    )
 
     def __init__(
         self,
@@ -73,6 +89,7 @@ class RedCore:
         regulation: dict[str, float] | None = None,
         reduce: Callable[[Tensor], Tensor] = identity,
         seed: int = 0,
+        encoders: str = "benchmark",
     ) -> None:
         if gamma_on not in ("kl", "task"):
             raise ValueError(f"gamma_on must be 'kl' (CE + gamma*KL) or 'task' (KL + gamma*CE); got {gamma_on!r}")
@@ -81,7 +98,7 @@ class RedCore:
         settings = {**PAPER_REGULATION, **(regulation or {})}
         self.task_loss, self.modalities = task_loss, tuple(modalities)
         self.n_train, self.gamma, self.gamma_on, self.reduce = n_train, float(gamma), gamma_on, reduce
-        self.seed = seed
+        self.seed, self.encoders = seed, encoders
         self.regulator = SupervisionRegulator(
             len(self.modalities),
             p=settings["p"],
@@ -91,6 +108,23 @@ class RedCore:
             alpha_1=settings["alpha_1"],
             beta=settings["beta"],
         )
+
+    @classmethod
+    def create(cls, context: MethodContext) -> RedCore:
+        return cls(
+            context.bench.task_loss,
+            context.bench.modalities,
+            n_train=len(context.mask.sample_ids),
+            reduce=context.distributed.all_reduce_sum,
+            seed=context.seed,
+            encoders=context.options["redcore_encoders"],
+        )
+
+    def build(self, context: MethodContext) -> RedCoreNet:
+        return build_redcore(context.bench, context.size, context.splits, self.encoders)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"encoders": self.encoders, "gamma": [self.gamma, self.gamma_on]}
 
     def loss(self, model: MultiModalNet, batch: Any) -> tuple[Tensor, dict[str, float]]:
         """The step's loss ``L_VIB + Σ η^m·L^m_MSE`` (this call advances the regulator by one step)."""

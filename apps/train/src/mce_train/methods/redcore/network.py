@@ -20,14 +20,12 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from mce_data import IncompleteDataset, MissingMask, collate_incomplete
 from mce_losses import reparameterize
-from mce_train.benchmark_base import Benchmark, Splits
-from mce_train.models import avmnist, iemocap
+from mce_train.benchmarks.base import Benchmark, Splits
+from mce_train.benchmarks.iemocap import models as iemocap
+from mce_train.methods.redcore.modules import ResidualCrossEncoder, SequenceTransformer, VariationalEncoder, others
 from mce_train.network import MultiModalNet
-from mce_train.redcore.modules import ResidualCrossEncoder, SequenceTransformer, VariationalEncoder, others
-
-SUPPORTED = ("avmnist", "iemocap")
-"""The benchmarks :func:`build_redcore` knows."""
 
 
 class RedCoreNet(MultiModalNet):
@@ -35,7 +33,8 @@ class RedCoreNet(MultiModalNet):
 
     Args:
         modalities: the modality names, in the column order of ``present``.
-        encoders: name -> :class:`~mce_train.redcore.modules.VariationalEncoder` (``[n, ...] -> Float[n, 2·dim]``).
+        encoders: name -> :class:`~mce_train.methods.redcore.modules.VariationalEncoder`
+            (``[n, ...] -> Float[n, 2·dim]``).
         cross_encoders: name -> ``Float[n, (M-1)·dim] -> Float[n, dim]``, that modality's cross-modal encoder.
         head: the joint decoder ``Float[N, M, dim] -> logits``.
         unimodal_heads: name -> ``dec^m``, ``Float[n, dim] -> logits``.
@@ -107,28 +106,48 @@ class RedCoreNet(MultiModalNet):
 
 
 def _cross_encoders(modalities: tuple[str, ...], dim: int, size: str) -> dict[str, nn.Module]:
+    """RedCore's residual autoencoders (the paper: 5 blocks of 256-128-64-32-64-128-256 for two 128-d inputs)."""
     layers, blocks = ((dim, dim // 2, dim // 4), 2) if size == "quick" else ((128, 64, 32), 5)
     width = (len(modalities) - 1) * dim
     return {name: ResidualCrossEncoder(width, dim, layers, blocks) for name in modalities}
 
 
-def build_avmnist(size: str, splits: Splits) -> RedCoreNet:
-    """AVMNIST: the benchmark's own LeNet5 and MFCC CNN with Gaussian heads; 128-d (``quick``: 32-d)."""
-    del splits
-    dim, hidden = (32, 64) if size == "quick" else (128, 128)
-    backbones = avmnist.encoders(dim)
+@torch.no_grad()
+def feature_size(net: MultiModalNet, splits: Splits) -> int:
+    """``D``: the size of the features ``net``'s encoders give one training sample (every modality encoded)."""
+    dataset = IncompleteDataset(splits.train, MissingMask.full(splits.train.sample_ids(), net.modalities))
+    batch = collate_incomplete([dataset[0], dataset[1]] if len(dataset) > 1 else [dataset[0]])
+    available = batch.present
+    was_training = net.training
+    net.eval()
+    h = net.encode(batch.inputs, available, batch.lengths, batch.extras)
+    net.train(was_training)
+    if h.dim() != 3:
+        raise ValueError(f"RedCore's VIB needs [N, M, D] features; this benchmark's encoders give {list(h.shape)}")
+    return int(h.shape[-1])
+
+
+def build_matched(bench: Benchmark, size: str, splits: Splits) -> RedCoreNet:
+    """RedCore on the benchmark's own encoders, fusion and heads (the default: methods compare, not encoders).
+
+    Each encoder gets a Gaussian head of the encoders' feature size ``D`` (the VIB's ``μ`` and ``log σ²``);
+    the completion module of the benchmark's network is replaced by RedCore's cross-modal encoders.
+    """
+    base = bench.build(size, splits)
+    dim = feature_size(base, splits)
     return RedCoreNet(
-        avmnist.MODALITIES,
-        {name: VariationalEncoder(backbones[name], dim, dim) for name in avmnist.MODALITIES},
-        _cross_encoders(avmnist.MODALITIES, dim, size),
-        avmnist.head(dim, hidden),
-        avmnist.unimodal_heads(dim, hidden),
+        base.modalities,
+        {name: VariationalEncoder(base.encoders[name], dim, dim) for name in base.modalities},
+        _cross_encoders(base.modalities, dim, size),
+        base.head,
+        {name: base.unimodal_heads[name] for name in base.modalities},
         dim,
     )
 
 
-def build_iemocap(size: str, splits: Splits) -> RedCoreNet:
-    """IEMOCAP: transformer encoders over the feature sequences (3 layers, 8 heads, 128-d; ``quick``: 1, 4, 32)."""
+def build_iemocap_transformers(size: str, splits: Splits) -> RedCoreNet:
+    """IEMOCAP with RedCore's own encoders: transformers over the feature sequences (its paper: 3 layers,
+    8 heads, 128-d; ``quick``: 1, 4, 32), mean-pooled over the valid frames."""
     dim, hidden, layers, heads = (32, 32, 1, 4) if size == "quick" else (128, 128, 3, 8)
     first = splits.train[0]
     features = {name: int(first.inputs[name].shape[-1]) for name in iemocap.MODALITIES}
@@ -145,14 +164,21 @@ def build_iemocap(size: str, splits: Splits) -> RedCoreNet:
     )
 
 
-def build_redcore(bench: Benchmark, size: str, splits: Splits) -> RedCoreNet:
+ENCODERS = ("benchmark", "paper")
+"""``--redcore-encoders``: the benchmark's own (default) or RedCore's paper encoders (IEMOCAP only)."""
+
+
+def build_redcore(bench: Benchmark, size: str, splits: Splits, encoders: str = "benchmark") -> RedCoreNet:
     """The RedCore network for ``bench`` at ``size`` (``"paper"`` or ``"quick"``).
 
     Raises:
-        ValueError: a benchmark without a RedCore network (see :data:`SUPPORTED`).
+        ValueError: ``encoders="paper"`` on a benchmark other than IEMOCAP (the only one RedCore's paper has),
+            or an unknown ``encoders``.
     """
-    if bench.name == "avmnist":
-        return build_avmnist(size, splits)
-    if bench.name == "iemocap":
-        return build_iemocap(size, splits)
-    raise ValueError(f"RedCore has a network for {list(SUPPORTED)}; got benchmark {bench.name!r}")
+    if encoders == "benchmark":
+        return build_matched(bench, size, splits)
+    if encoders != "paper":
+        raise ValueError(f"encoders must be one of {ENCODERS}; got {encoders!r}")
+    if bench.name != "iemocap":
+        raise ValueError(f"RedCore's own encoders exist for iemocap only (its paper); got benchmark {bench.name!r}")
+    return build_iemocap_transformers(size, splits)

@@ -4,7 +4,7 @@ Reads the ``eta_<m>`` and ``advantage_<m>`` columns the redcore method writes to
 and writes, per epoch, the mean over the epoch's steps and the value at its last step, as CSV and
 as a two-panel PNG::
 
-    python -m mce_train.redcore.trace --run runs/default/runs/redcore-seed0
+    python -m mce_train.methods.redcore.trace --run runs/default/runs/redcore-seed0
 
 Epochs come from the log's ``epoch`` column (logged by the method), or from ``--steps-per-epoch``.
 """
@@ -117,7 +117,9 @@ def _plot(trace: list[dict[str, float]], names: list[str], path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mce_train.redcore.trace", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mce_train.methods.redcore.trace", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--run", type=Path, required=True, help="a redcore run folder (holding train_log.csv)")
     parser.add_argument("--out", type=Path, default=None, help="where the CSV and PNG go (default: the run folder)")
     parser.add_argument("--steps-per-epoch", type=int, default=None, help="when the log has no epoch column")

@@ -1,0 +1,55 @@
+"""The BraTS2020 benchmark: brain-tumour segmentation from FLAIR, T1, T1ce and T2 MRI (paper Sec. 4.1-4.2).
+
+* :mod:`~mce_train.benchmarks.brats.data`: mmFormer's ``.npy`` layout, the NIfTI tree, the stand-in cases or
+  synthetic volumes; the paper's case split; fresh training crops;
+* :mod:`~mce_train.benchmarks.brats.models` and :mod:`~mce_train.benchmarks.brats.blocks`: the 3-D U-Net
+  encoders, completion on the bottleneck, mmFormer-style fusion and decoder;
+* :mod:`~mce_train.benchmarks.brats.losses`, :mod:`~mce_train.benchmarks.brats.metrics` and
+  :mod:`~mce_train.benchmarks.brats.predictors`: Dice + CE, region Dice, sliding-window inference;
+* :mod:`~mce_train.benchmarks.brats.recipe`: the schedule, the loss weights and the default rates.
+"""
+
+from __future__ import annotations
+
+from mce_data.brats import MODALITIES
+from mce_train.benchmarks.base import Benchmark, Splits
+from mce_train.benchmarks.brats import models as brats
+from mce_train.benchmarks.brats.data import brats_splits, split_cases
+from mce_train.benchmarks.brats.losses import dice_cross_entropy, mean_region_dice
+from mce_train.benchmarks.brats.metrics import RegionDiceMetric
+from mce_train.benchmarks.brats.predictors import sliding_window_predictor, sliding_window_unimodal
+from mce_train.benchmarks.brats.recipe import DEFAULT_RATES, LAMBDAS, schedule
+from mce_train.network import MultiModalNet
+
+
+def brats_build(size: str, splits: Splits) -> MultiModalNet:
+    del splits
+    return brats.build_network(brats.QUICK if size == "quick" else brats.PAPER)
+
+
+BRATS_BENCHMARK = Benchmark(
+    name="brats",
+    modalities=MODALITIES,
+    build=brats_build,
+    schedule=schedule,
+    splits=brats_splits,
+    task_loss=dice_cross_entropy,
+    score=mean_region_dice,
+    metric=RegionDiceMetric,
+    selection="dice",
+    default_rates=DEFAULT_RATES,
+    lambdas=LAMBDAS,
+    predictor=sliding_window_predictor,
+    unimodal_predictor=sliding_window_unimodal,
+)
+
+__all__ = [
+    "BRATS_BENCHMARK",
+    "brats_build",
+    "brats_splits",
+    "dice_cross_entropy",
+    "mean_region_dice",
+    "sliding_window_predictor",
+    "sliding_window_unimodal",
+    "split_cases",
+]
