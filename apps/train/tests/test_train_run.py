@@ -50,44 +50,6 @@ def test_same_seed_same_numbers(no_real_data: Path, runs: Path) -> None:
     assert first["per_seed"][0]["methods"] == second["per_seed"][0]["methods"]
 
 
-def test_killed_run_resumes_to_the_same_numbers(
-    no_real_data: Path, runs: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    reference = _run(runs / "ref", "--methods", "mce", "--steps", "6")
-    from mce_train import methods
-
-    original = methods.MCE.loss
-    calls = {"n": 0}
-
-    def dies_at_step_5(self: methods.MCE, model: Any, batch: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt("killed")
-        return original(self, model, batch)
-
-    monkeypatch.setattr(methods.MCE, "loss", dies_at_step_5)
-    out = runs / "killed"
-    with pytest.raises(KeyboardInterrupt):
-        main(
-            [
-                "--quick",
-                "--steps",
-                "6",
-                "--checkpoint-every",
-                "2",
-                "--no-progress",
-                "--out",
-                str(out),
-                "--methods",
-                "mce",
-            ]
-        )
-    assert (out / "runs" / "mce-seed0" / "checkpoint.pt").is_file()  # written at step 4, before the kill
-    monkeypatch.setattr(methods.MCE, "loss", original)
-    resumed = _run(out, "--methods", "mce", "--steps", "6", "--resume")
-    assert resumed["per_seed"][0]["methods"] == reference["per_seed"][0]["methods"]
-
-
 def test_a_mask_file_from_another_dataset_is_an_error_before_training(
     no_real_data: Path, runs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

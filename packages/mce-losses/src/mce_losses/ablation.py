@@ -10,15 +10,13 @@ design: i = h + A, **j = h + B** (A off), m = h + A + B, and take j's check mark
 typo. The reference code supports it: its switches ``--use_a`` and ``--use_b`` are independent
 flags. Another reading (j = m without the transformer completion module of Sec. 3.5) finds no
 support in the text or the code: Fig. 8's baseline is already "backbone w f_rec", and the
-reference models always run the completion transformer. :attr:`Switches.completion` is kept for
-that module (True in every row) so a trainer can run such a variant:
-``dataclasses.replace(ABLATION_ROWS["m"], completion=False)``; the losses never read it. To
-reproduce j exactly as printed, use row m.
+reference models always run the completion transformer, as every row here does (the module is
+part of the network, not of the loss). To reproduce j exactly as printed, use row m.
 
 >>> ABLATION_ROWS["a"]
-Switches(a=False, b=False, single=False, sub=False, aux=False, completion=True)
+Switches(a=False, b=False, single=False, sub=False, aux=False)
 >>> ABLATION_ROWS["j"]
-Switches(a=False, b=True, single=True, sub=True, aux=True, completion=True)
+Switches(a=False, b=True, single=True, sub=True, aux=True)
 >>> ABLATION_ROWS["m"] == Switches()
 True
 """
@@ -42,12 +40,9 @@ class Switches:
     """L_sub (Eq. 11)."""
     aux: bool = True
     """L_aux (Eq. 13)."""
-    completion: bool = True
-    """The transformer completion module (Sec. 3.5) in the forward path. Only the trainer acts on
-    it; True in every Table 2 row (see the module docstring)."""
 
     def __post_init__(self) -> None:
-        for name in ("a", "b", "single", "sub", "aux", "completion"):
+        for name in ("a", "b", "single", "sub", "aux"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise TypeError(f"Switches.{name} must be a bool; got {type(value).__name__} {value!r}")

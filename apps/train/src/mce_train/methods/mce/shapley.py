@@ -5,7 +5,7 @@ prediction from the modalities in ``S``, with ``v_n(∅) = 0`` (no modality, no 
 
 * ``estimator="exact"`` reads those values off the pair batch (every feasible (sample, subset) row,
   already predicted for L_sub and L_aux) and values each sample's own game with
-  :func:`mce_shapley.exact`: no extra forward.
+  :func:`mce_losses.shapley_from_pairs` (Eq. 5 on the pair batch): no extra forward.
 * ``estimator="permutation"`` asks the model for the coalitions a Monte Carlo budget draws
   (:func:`mce_shapley.permutation`; the option for many modalities, where the pair batch is large).
 
@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 import mce_shapley
-from mce_losses import SubsetPairs
+from mce_losses import SubsetPairs, shapley_from_pairs
 from mce_train.methods.base import PerSample
 from mce_train.network import MultiModalNet, evaluation_mode, mode_dependent
 
@@ -69,17 +69,8 @@ def batch_shapley(
     present, target = batch.present, batch.target
     n, m = present.shape
     if estimator == "exact":
-        bits = 1 << torch.arange(m, device=present.device)
-        table = torch.zeros(n, 2**m, dtype=torch.float64, device=present.device)
-        codes = (pairs.keep.long() * bits).sum(1)
-        table[pairs.sample_index, codes] = score(
-            prediction.detach(), target.index_select(0, pairs.sample_index)
-        ).double()
-
-        def lookup(samples: Tensor, coalitions: Tensor) -> Tensor:
-            return table[samples, (coalitions.long() * bits).sum(1)]
-
-        return mce_shapley.exact(mce_shapley.RowGame(lookup, n, device=present.device), m, available=present).values
+        values = score(prediction.detach(), target.index_select(0, pairs.sample_index)).double()
+        return shapley_from_pairs(values, pairs)
     if estimator != "permutation":
         raise ValueError(f"estimator must be one of {ESTIMATORS}; got {estimator!r}")
 
