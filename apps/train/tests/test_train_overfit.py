@@ -21,7 +21,7 @@ def test_quick_network_fits_a_few_training_samples(name: str, samples: int, thre
     data = IncompleteDataset(splits.train, MissingMask.full(splits.train.sample_ids(), bench.modalities))
     batch = collate_incomplete([data[i] for i in range(samples)])
     torch.manual_seed(0)
-    model = bench.build("quick", splits)
+    model = bench.build(bench.recipe("quick", len(splits.train)).section("model"), splits)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     method = Baseline(bench.task_loss)
     for _ in range(100):

@@ -20,9 +20,10 @@ import torch
 from mce_train import __version__, benchmarks, report
 from mce_train.distributed import setup
 from mce_train.errors import ConfigurationError
-from mce_train.experiment import Settings, run_seed
+from mce_train.experiment import Settings, resolve_recipe, run_seed
 from mce_train.methods import METHODS, get_method, method_table
 from mce_train.paths import DATA_ENV, benchmark_data, checkout_root, default_out
+from mce_train.recipe import read_config
 
 
 def _rates(text: str) -> tuple[float, ...]:
@@ -61,8 +62,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="paper",
         help="the smoke-run size (seconds on a CPU) instead of the paper's Table 1 settings",
     )
-    parser.add_argument("--steps", type=int, default=None, help="override the schedule's number of steps")
-    parser.add_argument("--checkpoint-every", type=int, default=None, help="override the checkpoint interval")
+    parser.add_argument("--steps", type=int, default=None, help="override the recipe's schedule.steps")
+    parser.add_argument("--checkpoint-every", type=int, default=None, help="override schedule.checkpoint_every")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="a TOML file overriding the recipe ([schedule], [model], [mce], ...)"
+    )
+    parser.add_argument(
+        "--show-recipe", action="store_true", help="print the resolved recipe, each value with its source, and exit"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--data", type=Path, default=None, help=f"data folder (default ${DATA_ENV} or ../shared/data)")
     parser.add_argument("--out", type=Path, default=None, help="where results go (default runs/default)")
@@ -90,30 +97,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                 group.add_argument(
                     option.flag,
                     type=_parser(option.type),
-                    default=option.default,
+                    default=argparse.SUPPRESS,  # absent unless given: the recipe resolves the rest
                     choices=option.choices,
-                    help=option.help,
+                    help=f"{option.help} (default {option.default!r})",
                 )
     return parser.parse_args(argv)
 
 
-def method_options(args: argparse.Namespace, methods: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Each selected method's options from ``args``; an option of an unselected method set away from its
-    default is an error (it would silently do nothing)."""
-    chosen: dict[str, dict[str, Any]] = {}
+def overrides(args: argparse.Namespace, methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The recipe values given on the command line: ``--steps``, ``--checkpoint-every`` and the selected methods'
+    options; an option of an unselected method is an error (it would silently do nothing)."""
+    given: dict[str, dict[str, Any]] = {"schedule": {}}
+    for name in ("steps", "checkpoint_every"):
+        if getattr(args, name) is not None:
+            given["schedule"][name] = getattr(args, name)
     for name, cls in METHODS.items():
-        values = {option.dest: getattr(args, option.dest) for option in cls.options}
-        if name in methods:
-            try:
-                cls.check(values)
-            except ValueError as error:
-                raise SystemExit(f"error: {error}") from None
-            chosen[name] = values
-            continue
-        changed = [option.flag for option in cls.options if values[option.dest] != option.default]
-        if changed:
-            raise SystemExit(f"error: {', '.join(changed)} configure {name}; add {name} to --methods")
-    return chosen
+        values = {option.dest: getattr(args, option.dest) for option in cls.options if hasattr(args, option.dest)}
+        if values and name not in methods:
+            flags = [option.flag for option in cls.options if option.dest in values]
+            raise SystemExit(f"error: {', '.join(flags)} configure {name}; add {name} to --methods")
+        if values:
+            given[name] = values
+    return given
 
 
 def _parser(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -126,6 +131,15 @@ def _parser(parse: Callable[[str], Any]) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(str(error)) from None
 
     return checked
+
+
+def _show_recipe(bench: benchmarks.Benchmark, settings: Settings, data: Path, out: Path) -> int:
+    """Print the recipe a run of ``settings`` would train with (its epochs sized on the real training split)."""
+    splits = bench.splits(data, settings.cache or out.parent / "cache", settings.seeds[0], settings.size)
+    recipe = resolve_recipe(bench, settings, len(splits.train))
+    print(f"# {bench.name} ({settings.size} size), {len(splits.train)} training samples; data: {splits.source}")
+    print(recipe.show())
+    return 0
 
 
 def _silent(*args: object, **kwargs: object) -> None:
@@ -183,14 +197,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     bench, methods, rates, data = _check(args)
     out: Path = args.out or default_out()
+    try:
+        file_values = read_config(args.config) if args.config is not None else {}
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
     settings = Settings(
         rates=rates,
         methods=methods,
         seeds=args.seeds,
-        method_options=method_options(args, methods),
         size=args.size,
-        steps=args.steps,
-        checkpoint_every=args.checkpoint_every,
+        config=file_values,
+        config_file=args.config,
+        overrides=overrides(args, methods),
         device=args.device,
         resume=args.resume,
         progress=not args.no_progress,
@@ -199,6 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         all_missing=args.all_missing,
         cache=args.cache,
     )
+    try:  # unknown keys and bad values now, before any data is read (n_train only scales epochs to steps)
+        resolve_recipe(bench, settings, n_train=1000)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    if args.show_recipe:
+        return _show_recipe(bench, settings, data, out)
     distributed, device = setup(args.device)
     say = print if distributed.main else _silent
     say(
@@ -213,7 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigurationError as error:
             raise SystemExit(f"error: {error}") from None
         per_seed.append(result)
-    config = {"benchmark": bench.name, **settings.__dict__}
+    config: dict[str, Any] = {"benchmark": bench.name, **settings.__dict__}
+    config["recipe"] = per_seed[0]["recipe"]  # the same for every seed: the splits do not depend on it
     if not distributed.main:
         return 0
     markdown = report.write(out, config, per_seed, methods, bench.selection, checkout_root())

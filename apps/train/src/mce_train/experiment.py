@@ -10,8 +10,8 @@ modality subset. Nothing here names a method: each comes from the registry
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,11 @@ from torch.utils.data import DataLoader
 from mce_data import IncompleteDataset, MissingMask, collate_incomplete
 from mce_train.benchmarks.base import Benchmark
 from mce_train.distributed import SINGLE, Distributed
+from mce_train.errors import ConfigurationError
 from mce_train.evaluation import evaluate
-from mce_train.methods import MethodContext, get_method
+from mce_train.methods import METHODS, MethodContext, get_method
 from mce_train.network import MultiModalNet
+from mce_train.recipe import Recipe, Sections
 from mce_train.trainer import Schedule, fit
 from mce_train.training_masks import training_mask
 
@@ -35,11 +37,12 @@ class Settings:
     rates: tuple[float, ...]
     methods: tuple[str, ...] = ("baseline", "mce")
     seeds: tuple[int, ...] = (0,)
-    method_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """Per method name, its options by ``dest`` (:attr:`mce_train.methods.Method.options`)."""
     size: str = "paper"
-    steps: int | None = None
-    checkpoint_every: int | None = None
+    config: Sections = field(default_factory=dict)
+    """Recipe values from a ``--config`` TOML file, ``{section: {key: value}}``."""
+    config_file: Path | None = None
+    overrides: Sections = field(default_factory=dict)
+    """Recipe values given on the command line (``--steps``, a method's options, ...); they beat ``config``."""
     device: str = "cpu"
     resume: bool = False
     progress: bool = True
@@ -52,10 +55,41 @@ class Settings:
     """A drawn sample with no modality: ``"redraw"`` gives it one (every sample kept, per-modality counts
     exact) or ``"exclude"`` leaves it out of training (Sec. 3.1; the counts hold over all samples)."""
 
-    def options(self, method: str) -> dict[str, Any]:
-        """``method``'s options: its declared defaults, overridden by what was given."""
-        declared = {option.dest: option.default for option in get_method(method).options}
-        return {**declared, **self.method_options.get(method, {})}
+
+def resolve_recipe(bench: Benchmark, settings: Settings, n_train: int) -> Recipe:
+    """The benchmark's recipe for ``n_train`` training samples with a section per method of ``settings``
+    (its declared option defaults, then the benchmark's values for them), then ``settings.config``, then
+    ``settings.overrides``. Raises ``ValueError`` for an unknown section or key, or a bad option value."""
+    recipe = bench.recipe(settings.size, n_train)
+    sections = {name: dict(values) for name, values in recipe.sections.items() if name not in METHODS}
+    sources = dict(recipe.sources)
+    schedule = sections.setdefault("schedule", {})
+    for entry in fields(Schedule):  # every optimisation setting, so that --config may set any of them
+        if entry.name not in schedule:
+            schedule[entry.name] = entry.default
+            sources[f"schedule.{entry.name}"] = "ours (the trainer's default)"
+    for name in settings.methods:
+        declared = {option.dest: option for option in get_method(name).options}
+        given = recipe.section(name)
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            raise ValueError(f"the {bench.name} recipe sets {unknown} for {name}, which has options {sorted(declared)}")
+        sections[name] = {dest: given.get(dest, option.default) for dest, option in declared.items()}
+        sources.update({f"{name}.{dest}": option.source for dest, option in declared.items() if dest not in given})
+    resolved = Recipe(sections, sources)
+    if settings.config:
+        where = f"--config {settings.config_file}" if settings.config_file else "--config"
+        resolved = resolved.override(settings.config, where)
+    resolved = resolved.override(settings.overrides, "command line")
+    for name in settings.methods:
+        cls, options = get_method(name), resolved.section(name)
+        for option in cls.options:
+            if option.choices is not None and options[option.dest] not in option.choices:
+                raise ValueError(
+                    f"{name}.{option.dest} must be one of {list(option.choices)}; got {options[option.dest]!r}"
+                )
+        cls.check(options)
+    return resolved
 
 
 def ordered_loader(batch_size: int) -> Callable[[Any], DataLoader[Any]]:
@@ -91,11 +125,11 @@ def run_seed(
         say(f"data: {splits.source}")
     if distributed.main:
         distributed.barrier()
-    schedule: Schedule = bench.schedule(settings.size, len(splits.train))
-    if settings.steps is not None:
-        schedule = replace(schedule, steps=settings.steps)
-    if settings.checkpoint_every is not None:
-        schedule = replace(schedule, checkpoint_every=settings.checkpoint_every)
+    try:
+        recipe = resolve_recipe(bench, settings, len(splits.train))
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+    schedule = Schedule(**recipe.section("schedule"))
     mask, mask_file = training_mask(bench, settings, splits.train, seed, out, distributed)
     train = IncompleteDataset(splits.train, mask)
     val = IncompleteDataset(splits.val, MissingMask.full(splits.val.sample_ids(), bench.modalities))
@@ -106,7 +140,12 @@ def run_seed(
         scores = evaluate(model, loader(val), bench.metric, device, bench.predictor)
         return sum(s[bench.selection] for s in scores.values()) / len(scores)
 
-    results: dict[str, Any] = {"mask_file": str(mask_file), "data": splits.source, "methods": {}}
+    results: dict[str, Any] = {
+        "mask_file": str(mask_file),
+        "data": splits.source,
+        "recipe": recipe.as_dict(),
+        "methods": {},
+    }
     for name in settings.methods:
         context = MethodContext(
             bench=bench,
@@ -117,10 +156,12 @@ def run_seed(
             mask_file=mask_file,
             train=train,
             val=val,
+            recipe=recipe,
             schedule=schedule,
-            options=settings.options(name),
+            options=recipe.section(name),
             loader=loader,
             cache=cache,
+            run_dir=out / "runs" / f"{name}-seed{seed}",
             device=device,
             distributed=distributed,
             progress=settings.progress,
@@ -138,7 +179,7 @@ def run_seed(
             schedule,
             collate=collate_incomplete,
             seed=seed,
-            run_dir=out / "runs" / f"{name}-seed{seed}",
+            run_dir=context.run_dir,
             device=device,
             resume=settings.resume,
             progress=settings.progress,

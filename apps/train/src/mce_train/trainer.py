@@ -34,14 +34,23 @@ if TYPE_CHECKING:
     from mce_train.methods.base import Method
 
 
+SCHEDULERS = ("step", "poly", "linear", "onecycle")
+
+
 @dataclass(frozen=True)
 class Schedule:
-    """Optimisation settings (the paper's Table 1 per benchmark).
+    """Optimisation settings, in steps (each benchmark's recipe says where each value comes from).
 
-    ``decay_every`` steps the learning rate is multiplied by ``decay_gamma`` (0: constant); a positive
-    ``poly_power`` instead decays it polynomially, ``lr * (1 - step / steps) ** poly_power``.
-    ``scheduler="onecycle"`` instead runs OneCycle (linear, as Simple-BEV's ``OneCycleLR``): a warm-up
-    from ``lr / 25`` to ``lr`` over ``warmup_fraction`` of the steps, then a linear decay to ``lr / 25e4``.
+    ``scheduler`` sets the learning rate at each step:
+
+    * ``"step"``: multiplied by ``decay_gamma`` every ``decay_every`` steps (0: constant);
+    * ``"poly"``: ``lr * (1 - step / steps) ** poly_power`` (mmFormer's and PASSION's poly decay);
+    * ``"linear"``: constant for ``decay_start`` steps, then linearly to 0 at ``steps`` (MMIN's ``niter`` then
+      ``niter_decay`` epochs);
+    * ``"onecycle"``: OneCycle (linear, as Simple-BEV's ``OneCycleLR``): a warm-up from ``lr / 25`` to ``lr``
+      over ``warmup_fraction`` of the steps, then a linear decay to ``lr / 25e4``.
+
+    ``clip_norm > 0`` clips the gradients' global L2 norm before each optimiser step (0: no clipping).
     """
 
     steps: int
@@ -49,14 +58,29 @@ class Schedule:
     lr: float
     optimizer: str = "adam"
     weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    scheduler: str = "step"
     decay_every: int = 0
     decay_gamma: float = 0.1
-    poly_power: float = 0.0
+    poly_power: float = 0.9
+    decay_start: int = 0
+    warmup_fraction: float = 0.05
+    clip_norm: float = 0.0
     eval_every: int = 100
     checkpoint_every: int = 100
     workers: int = 0
-    scheduler: str = "step"
-    warmup_fraction: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {SCHEDULERS}; got {self.scheduler!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {self.optimizer!r}")
+        for name in ("steps", "batch_size", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
 @dataclass
@@ -72,10 +96,13 @@ class FitResult:
 def _optimizer(model: torch.nn.Module, schedule: Schedule) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if schedule.optimizer == "adam":
-        return torch.optim.Adam(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
+        return torch.optim.Adam(params, lr=schedule.lr, betas=schedule.betas, weight_decay=schedule.weight_decay)
     if schedule.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
-    raise ValueError(f"optimizer must be 'adam' or 'adamw'; got {schedule.optimizer!r}")
+        return torch.optim.AdamW(params, lr=schedule.lr, betas=schedule.betas, weight_decay=schedule.weight_decay)
+    # SGD with Nesterov momentum betas[0] (ShaSpec's and nnU-Net-style segmentation recipes)
+    return torch.optim.SGD(
+        params, lr=schedule.lr, momentum=schedule.betas[0], nesterov=True, weight_decay=schedule.weight_decay
+    )
 
 
 def onecycle_lr(
@@ -96,13 +123,16 @@ def onecycle_lr(
     return max_lr + (initial / final_div - max_lr) * (step - peak) / (total_steps - 1 - peak)
 
 
-def _lr_at(schedule: Schedule, step: int) -> float:
+def lr_at(schedule: Schedule, step: int) -> float:
+    """The learning rate of ``schedule`` at ``step`` (0-based)."""
     if schedule.scheduler == "onecycle":
         return onecycle_lr(schedule.lr, step, schedule.steps, schedule.warmup_fraction)
-    if schedule.scheduler != "step":
-        raise ValueError(f"scheduler must be 'step' or 'onecycle'; got {schedule.scheduler!r}")
-    if schedule.poly_power > 0:
+    if schedule.scheduler == "poly":
         return schedule.lr * float((1 - min(step, schedule.steps) / schedule.steps) ** schedule.poly_power)
+    if schedule.scheduler == "linear":
+        if step < schedule.decay_start:
+            return schedule.lr
+        return schedule.lr * max(0.0, 1 - (step - schedule.decay_start) / max(1, schedule.steps - schedule.decay_start))
     if schedule.decay_every <= 0:
         return schedule.lr
     return schedule.lr * schedule.decay_gamma ** (step // schedule.decay_every)
@@ -124,6 +154,7 @@ def fit(
     distributed: Distributed = SINGLE,
     amp: bool = False,
     fingerprint: dict[str, Any] | None = None,
+    patience: int | None = None,
 ) -> FitResult:
     """Train ``model`` with ``method`` for ``schedule.steps`` steps; return the best validation model.
 
@@ -140,6 +171,9 @@ def fit(
     Under torchrun (``distributed.world > 1``) each rank trains on its slice of every global batch,
     gradients are averaged over ranks, and only rank 0 writes files. ``amp`` runs the loss in
     bfloat16 autocast on CUDA (ignored on the CPU).
+
+    ``patience``: stop early once ``patience`` validations in a row have not beaten the best score (the
+    unimodal models behind U train to convergence this way); ``None`` trains every step.
     """
     model.to(device)
     if distributed.world > 1 and device.type == "cuda":
@@ -168,6 +202,8 @@ def fit(
     distributed.barrier()
     if distributed.main:
         run_dir.mkdir(parents=True, exist_ok=True)
+    if patience is not None and best_step >= 0 and start - best_step >= patience * schedule.eval_every:
+        return FitResult(best_state, best_score, best_step, log_path)  # a resumed run that had converged
 
     sampler = StepBatches(
         len(train_set),  # type: ignore[arg-type]
@@ -223,7 +259,7 @@ def fit(
         if step % per_epoch == 0:
             method.on_epoch_start(model, step // per_epoch)
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(schedule, step)
+            group["lr"] = lr_at(schedule, step)
         batch = batch.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             loss, logs = method.loss(model, batch)
@@ -233,6 +269,8 @@ def fit(
         loss.backward()  # type: ignore[no-untyped-call]
         distributed.average_gradients(model)
         method.after_backward(model)
+        if schedule.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.clip_norm)
         optimizer.step()
         step += 1
         row: dict[str, float] = {"step": step, "loss": float(loss.detach()), **logs}
@@ -246,8 +284,11 @@ def fit(
             _append_log(log_path, row)
         bar.update(1)
         bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
-        if step % schedule.checkpoint_every == 0 or step == schedule.steps:
+        converged = patience is not None and "val_score" in row and step - best_step >= patience * schedule.eval_every
+        if step % schedule.checkpoint_every == 0 or step == schedule.steps or converged:
             save(step)
+        if converged:
+            break
     bar.close()
     return FitResult(best_state, best_score, best_step, log_path)
 

@@ -29,6 +29,7 @@ from mce_train import benchmarks, checkpoint
 from mce_train.benchmarks.base import Benchmark, Splits
 from mce_train.methods import MethodContext, get_method
 from mce_train.network import MultiModalNet
+from mce_train.recipe import Recipe
 from mce_train.trainer import Schedule
 
 
@@ -128,10 +129,17 @@ class FinishedRun:
             IncompleteDataset(splits.test, full(splits.test.sample_ids(), bench.modalities)),
         )
 
+    @property
+    def recipe(self) -> Recipe:
+        """The recipe the run trained with (``results.json``'s ``config.recipe``)."""
+        saved = self.config.get("recipe")
+        if not saved:
+            raise ValueError(f"{self.out}/results.json has no config.recipe: it was written by an older mce-train")
+        return Recipe(saved["sections"], saved["sources"])
+
     def options(self, method: str) -> dict[str, Any]:
-        """``method``'s options as the run used them (its declared defaults where the record has none)."""
-        declared = {option.dest: option.default for option in get_method(method).options}
-        return {**declared, **self.config.get("method_options", {}).get(method, {})}
+        """``method``'s options as the run used them (its section of the recipe)."""
+        return self.recipe.section(method)
 
     def model(self, method: str, seed: int, data: RunData, device: torch.device) -> MultiModalNet:
         """The selected model of one training run (``best_state``: chosen on validation), in eval mode.
@@ -150,10 +158,12 @@ class FinishedRun:
             mask_file=self.mask_file(seed),
             train=data.train,
             val=data.val,
+            recipe=self.recipe,
             schedule=schedule,
             options=self.options(method),
             loader=lambda dataset: loader(dataset, schedule.batch_size),
             cache=Path(self.config["cache"]) if self.config.get("cache") else self.out.parent / "cache",
+            run_dir=self.run_dir(method, seed),
             device=device,
         )
         model = get_method(method).create(context).build(context)

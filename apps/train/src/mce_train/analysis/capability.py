@@ -172,7 +172,7 @@ def capability(
                 )
                 n_steps = steps if steps is not None else default_steps(schedule.steps, len(train.features), schedule)
                 torch.manual_seed(seed * 7919 + m)  # the same fresh decoder for every method
-                decoder = bench.build(run.size, split.splits).unimodal_heads[name]
+                decoder = bench.build(run.recipe.section("model"), split.splits).unimodal_heads[name]
                 train_decoder(
                     decoder,
                     train,

@@ -2,13 +2,14 @@
 
 Each :class:`Benchmark` builds its three splits from the layout users already have on disk (or the
 synthetic files mce-data writes in that layout), its network and its schedule, at one of two
-sizes: ``paper`` (the paper's Table 1 settings, the default) and ``quick`` (smoke runs and tests,
-seconds to minutes on a CPU).
+sizes: ``paper`` (the paper's Table 1 settings and the official code's, the default) and ``quick``
+(smoke runs and tests, seconds to minutes on a CPU). Each benchmark's ``recipe.py`` says where every
+value comes from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from mce_data import MultiModalDataset, TensorMultiModalDataset
 from mce_train.evaluation import Predictor
 from mce_train.metrics import Metric
 from mce_train.network import MultiModalNet
-from mce_train.trainer import Schedule
+from mce_train.recipe import Recipe
 
 
 def cross_entropy(prediction: Tensor, target: Tensor) -> Tensor:
@@ -45,8 +46,10 @@ class Benchmark:
 
     name: str
     modalities: tuple[str, ...]
-    build: Callable[[str, Splits], MultiModalNet]
-    schedule: Callable[[str, int], Schedule]
+    build: Callable[[Mapping[str, Any], Splits], MultiModalNet]
+    """The network from the recipe's ``model`` section."""
+    recipe: Callable[[str, int], Recipe]
+    """The recipe at a size (``paper`` or ``quick``) for a training split of ``n_train`` samples."""
     splits: Callable[[Path, Path, int, str], Splits]
     task_loss: Callable[[Tensor, Tensor], Tensor]
     score: Callable[[Tensor, Tensor], Tensor]
@@ -54,8 +57,6 @@ class Benchmark:
     selection: str
     default_rates: tuple[float, ...]
     """The missing rates a run uses without ``--rates`` (its docstring says whether they are the paper's)."""
-    lambdas: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    """MCE's loss weights (lambda_single, lambda_sub, lambda_aux) of Eq. 14 for this benchmark."""
     predictor: Predictor | None = None
     """How evaluation predicts a batch from a modality subset (``None``: encode once, decode per subset)."""
     unimodal_predictor: Callable[[MultiModalNet, Any, int], Tensor] | None = None

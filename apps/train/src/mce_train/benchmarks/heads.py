@@ -9,12 +9,21 @@ from torch import Tensor, nn
 class ConcatHead(nn.Module):
     """Concatenation fusion and an MLP decoder: ``Float[N, M, D] -> Float[N, classes]``.
 
-    ``FC(M·D, hidden) -> [BatchNorm] -> ReLU -> ... -> FC(hidden, classes)`` with ``depth`` hidden layers
-    (AVMNIST: one, IEMOCAP: two with batch norm, as in the paper's Sec. 4.2).
+    ``FC(M·D, hidden) -> [BatchNorm] -> ReLU -> [Dropout] -> ... -> FC(hidden, classes)`` with ``depth``
+    hidden layers (AVMNIST: one, IEMOCAP: two with batch norm, as in the paper's Sec. 4.2); a dropout layer
+    only where ``dropout > 0``.
     """
 
     def __init__(
-        self, n_modalities: int, dim: int, hidden: int, n_classes: int, *, depth: int = 1, batch_norm: bool = False
+        self,
+        n_modalities: int,
+        dim: int,
+        hidden: int,
+        n_classes: int,
+        *,
+        depth: int = 1,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -24,6 +33,8 @@ class ConcatHead(nn.Module):
             if batch_norm:
                 layers.append(nn.BatchNorm1d(hidden))
             layers.append(nn.ReLU())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
             width = hidden
         layers.append(nn.Linear(width, n_classes))
         self.decoder = nn.Sequential(*layers)
@@ -32,6 +43,7 @@ class ConcatHead(nn.Module):
         return self.decoder(rearrange(h, "batch modality dim -> batch (modality dim)"))  # type: ignore[no-any-return]
 
 
-def mlp_decoder(dim: int, hidden: int, n_classes: int) -> nn.Module:
-    """A unimodal decoder ``f_dec^m``: ``FC(dim, hidden) -> ReLU -> FC(hidden, classes)``."""
-    return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+def mlp_decoder(dim: int, hidden: int, n_classes: int, *, dropout: float = 0.0) -> nn.Module:
+    """A unimodal decoder ``f_dec^m``: ``FC(dim, hidden) -> ReLU -> [Dropout] -> FC(hidden, classes)``."""
+    middle: list[nn.Module] = [nn.Dropout(dropout)] if dropout > 0 else []
+    return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), *middle, nn.Linear(hidden, n_classes))

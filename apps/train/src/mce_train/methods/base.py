@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from mce_data import IncompleteDataset, MissingMask
     from mce_train.benchmarks.base import Benchmark, Splits
+    from mce_train.recipe import Recipe
     from mce_train.trainer import Schedule
 
 PerSample = Callable[[Tensor, Tensor], Tensor]
@@ -47,8 +48,9 @@ def identity(tensor: Tensor) -> Tensor:
 class Option:
     """A command-line option of one method (``python apps/train/run.py --help`` lists them per method).
 
-    ``dest`` is the key in the method's options (``context.options``); ``default=None`` lets the method
-    resolve it later (e.g. from the benchmark's recipe).
+    ``dest`` is the key in the method's options (``context.options``) and in its recipe section (``[name]``
+    in a ``--config`` file). A benchmark's recipe may set its own value for the benchmark; ``--config`` and
+    the command line override both.
     """
 
     flag: str
@@ -56,6 +58,8 @@ class Option:
     type: Callable[[str], Any] = str
     default: Any = None
     choices: tuple[Any, ...] | None = None
+    source: str = "ours"
+    """Where the default comes from (a paper, an official repository; "ours" beyond them)."""
 
     @property
     def dest(self) -> str:
@@ -74,16 +78,24 @@ class MethodContext:
     mask_file: Path
     train: IncompleteDataset
     val: IncompleteDataset
+    recipe: Recipe
+    """The resolved recipe (the benchmark's, then ``--config``, then the command line)."""
     schedule: Schedule
     options: Mapping[str, Any]
     """This method's options (its :attr:`Method.options` by ``dest``), as given on the command line."""
     loader: Callable[[Any], DataLoader[Any]]
     """An ordered (unshuffled) loader over a dataset, at the schedule's batch size."""
     cache: Path
+    run_dir: Path
+    """This method's run folder (``out/runs/<method>-seed<k>``: checkpoint, logs, anything else it writes)."""
     device: torch.device
     distributed: Distributed = SINGLE
     progress: bool = True
     resume: bool = False
+
+    def network(self) -> MultiModalNet:
+        """A fresh benchmark network of the recipe's ``model`` section (initial weights from the global generator)."""
+        return self.bench.build(self.recipe.section("model"), self.splits)
 
 
 class Method:
@@ -126,7 +138,7 @@ class Method:
 
     def build(self, context: MethodContext) -> MultiModalNet:
         """The network to train: by default the benchmark's own (so methods compare, not encoders)."""
-        return context.bench.build(context.size, context.splits)
+        return context.network()
 
     def loss(self, model: MultiModalNet, batch: Any) -> tuple[Tensor, dict[str, float]]:
         """The loss of one batch (a scalar to backpropagate) and the values to log."""

@@ -7,38 +7,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from mce_losses import classification_score
 from mce_recon import CompletionTransformer
 from mce_train.benchmarks.avmnist import models as avmnist
 from mce_train.benchmarks.avmnist.data import avmnist_splits
-from mce_train.benchmarks.avmnist.recipe import DEFAULT_RATES, LAMBDAS, schedule
+from mce_train.benchmarks.avmnist.recipe import DEFAULT_RATES, recipe
 from mce_train.benchmarks.base import Benchmark, Splits, cross_entropy
 from mce_train.metrics import ClassificationMetric
 from mce_train.network import MultiModalNet
 
 
-def _avmnist_build(size: str, splits: Splits) -> MultiModalNet:
+def avmnist_build(model: Mapping[str, Any], splits: Splits) -> MultiModalNet:
+    """The network of the recipe's ``model`` section: LeNet5 and the MFCC CNN, completion, FC decoders."""
     del splits
-    dim, hidden = (32, 64) if size == "quick" else (64, 128)
+    dim, hidden, dropout = model["dim"], model["hidden"], model["dropout"]
     return MultiModalNet(
         avmnist.MODALITIES,
         avmnist.encoders(dim),
-        avmnist.head(dim, hidden),
-        avmnist.unimodal_heads(dim, hidden),
-        CompletionTransformer(len(avmnist.MODALITIES), dim, depth=1, heads=4),
+        avmnist.head(dim, hidden, dropout),
+        avmnist.unimodal_heads(dim, hidden, dropout),
+        CompletionTransformer(
+            len(avmnist.MODALITIES), dim, depth=model["completion_depth"], heads=model["completion_heads"]
+        ),
     )
 
 
 AVMNIST_BENCHMARK = Benchmark(
     name="avmnist",
     modalities=avmnist.MODALITIES,
-    build=_avmnist_build,
-    schedule=schedule,
+    build=avmnist_build,
+    recipe=recipe,
     splits=avmnist_splits,
     task_loss=cross_entropy,
     score=classification_score,
     metric=lambda: ClassificationMetric(avmnist.N_CLASSES),
     selection="accuracy",
     default_rates=DEFAULT_RATES,
-    lambdas=LAMBDAS,
 )

@@ -57,11 +57,11 @@ def encoders(dim: int) -> dict[str, nn.Module]:
     return {"image": LeNet5(dim), "audio": MFCCNet(dim)}
 
 
-def head(dim: int, hidden: int) -> nn.Module:
-    """Concatenation fusion, then FC -> ReLU -> FC (paper Sec. 4.2)."""
-    return ConcatHead(len(MODALITIES), dim, hidden, N_CLASSES, depth=1)
+def head(dim: int, hidden: int, dropout: float = 0.0) -> nn.Module:
+    """Concatenation fusion, then FC -> ReLU -> [Dropout] -> FC (paper Sec. 4.2)."""
+    return ConcatHead(len(MODALITIES), dim, hidden, N_CLASSES, depth=1, dropout=dropout)
 
 
-def unimodal_heads(dim: int, hidden: int) -> dict[str, nn.Module]:
+def unimodal_heads(dim: int, hidden: int, dropout: float = 0.0) -> dict[str, nn.Module]:
     """``f_dec^m`` per modality for L_single and the unimodal upper-bound models."""
-    return {name: mlp_decoder(dim, hidden, N_CLASSES) for name in MODALITIES}
+    return {name: mlp_decoder(dim, hidden, N_CLASSES, dropout=dropout) for name in MODALITIES}

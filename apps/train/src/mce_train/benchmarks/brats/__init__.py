@@ -11,6 +11,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from mce_data.brats import MODALITIES
 from mce_train.benchmarks.base import Benchmark, Splits
 from mce_train.benchmarks.brats import models as brats
@@ -18,27 +21,27 @@ from mce_train.benchmarks.brats.data import brats_splits, split_cases
 from mce_train.benchmarks.brats.losses import dice_cross_entropy, mean_region_dice
 from mce_train.benchmarks.brats.metrics import RegionDiceMetric
 from mce_train.benchmarks.brats.predictors import sliding_window_predictor, sliding_window_unimodal
-from mce_train.benchmarks.brats.recipe import DEFAULT_RATES, LAMBDAS, schedule
+from mce_train.benchmarks.brats.recipe import DEFAULT_RATES, recipe
 from mce_train.network import MultiModalNet
 
 
-def brats_build(size: str, splits: Splits) -> MultiModalNet:
-    del splits
-    return brats.build_network(brats.QUICK if size == "quick" else brats.PAPER)
+def brats_build(model: Mapping[str, Any], splits: Splits) -> MultiModalNet:
+    """The network of the recipe's ``model`` section on the splits' training crops."""
+    config = brats.BraTSConfig(channels=tuple(model["channels"]), patch=splits.train.crop_size, heads=model["heads"])
+    return brats.build_network(config, completion_depth=model["completion_depth"])
 
 
 BRATS_BENCHMARK = Benchmark(
     name="brats",
     modalities=MODALITIES,
     build=brats_build,
-    schedule=schedule,
+    recipe=recipe,
     splits=brats_splits,
     task_loss=dice_cross_entropy,
     score=mean_region_dice,
     metric=RegionDiceMetric,
     selection="dice",
     default_rates=DEFAULT_RATES,
-    lambdas=LAMBDAS,
     predictor=sliding_window_predictor,
     unimodal_predictor=sliding_window_unimodal,
 )

@@ -65,8 +65,9 @@ class FreshCrops:
     its checkpoints (in DataLoader workers, each worker's generator is seeded by PyTorch).
     """
 
-    def __init__(self, base: BraTS | BraTSNpy | CaseList) -> None:
-        self.base = base
+    def __init__(self, base: BraTS | BraTSNpy | CaseList, crop_size: int) -> None:
+        self.base, self.crop_size = base, crop_size
+        """The training crops' edge (voxels): the network's positional embedding lives on its bottleneck grid."""
         self.modalities: tuple[str, ...] = tuple(base.modalities)
 
     def __len__(self) -> int:
@@ -184,7 +185,7 @@ def _nifti_splits(parts: Sequence[tuple[BraTSLayout, list[Path]]], crop: Sequenc
             if mine:
                 size = crop if split == 0 else None
                 readers.append(BraTS(mine[0].parent, layout, cases=mine, crop_size=size, seed=seed))
-        datasets.append(FreshCrops(CaseList(readers)) if split == 0 else CaseList(readers))
+        datasets.append(FreshCrops(CaseList(readers), crop[0]) if split == 0 else CaseList(readers))
     return datasets
 
 
@@ -196,7 +197,9 @@ def brats_splits(data: Path, cache: Path, seed: int, size: str) -> Splits:
     if size != "quick" and (npy := _npy_root(folder)) is not None:
         train = BraTSNpy(npy, "train", crop_size=crop, seed=seed)
         val, test = BraTSNpy(npy, "val"), BraTSNpy(npy, "test")
-        return Splits(FreshCrops(train), val, test, f"BraTS2020 (mmFormer .npy layout, its split files) in {npy}")
+        return Splits(
+            FreshCrops(train, crop[0]), val, test, f"BraTS2020 (mmFormer .npy layout, its split files) in {npy}"
+        )
     cases = find_cases(folder, BRATS20) if size != "quick" and folder.is_dir() else []
     if cases:
         train, val, test = _nifti_splits([(BRATS20, cases)], crop, seed)

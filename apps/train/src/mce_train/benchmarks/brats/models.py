@@ -198,8 +198,9 @@ class BraTSNet(MultiModalNet):
         return h[:, :, : self.layout.bottleneck]
 
 
-def build_network(config: BraTSConfig, *, completion: bool = True) -> BraTSNet:
-    """The BraTS network of ``config`` (with the Eq. 15 completion module unless ``completion=False``)."""
+def build_network(config: BraTSConfig, *, completion: bool = True, completion_depth: int = 1) -> BraTSNet:
+    """The BraTS network of ``config`` (with the Eq. 15 completion module of ``completion_depth`` blocks unless
+    ``completion=False``)."""
     layout = PackedLayout(config.channels)
     grid = config.patch // 2**layout.depth
     return BraTSNet(
@@ -207,5 +208,7 @@ def build_network(config: BraTSConfig, *, completion: bool = True) -> BraTSNet:
         {m: ModalityEncoder(layout) for m in MODALITIES},
         FusionHead(layout, len(MODALITIES), grid, config.heads),
         {m: UnimodalHead(layout) for m in MODALITIES},
-        CompletionTransformer(len(MODALITIES), layout.bottleneck, depth=1, heads=config.heads) if completion else None,
+        CompletionTransformer(len(MODALITIES), layout.bottleneck, depth=completion_depth, heads=config.heads)
+        if completion
+        else None,
     )

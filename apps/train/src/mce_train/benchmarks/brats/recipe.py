@@ -1,32 +1,55 @@
-"""BraTS' recipe: the paper's Table 1 schedule, MCE's loss weights, the default missing rates."""
+"""BraTS' recipe: the schedule of the paper's Table 1, the network's sizes, MCE's loss weights, the U models.
+
+``python apps/train/run.py --show-recipe --benchmark brats`` prints it with every value's source;
+``--config FILE.toml`` overrides any value (:mod:`mce_train.recipe`).
+"""
 
 from __future__ import annotations
 
-from mce_train.trainer import Schedule
+from mce_train.recipe import From, Recipe
 
 DEFAULT_RATES = (0.5, 0.2, 0.2, 0.8)
 """The paper's Table 4 setting a, (T1/T1c, Flair, T2) = (0.2, 0.5, 0.8), in the loader's order (flair, t1, t1ce, t2)."""
 
-LAMBDAS = (1.0, 1.0, 1.0)
-"""MCE's (lambda_single, lambda_sub, lambda_aux) on BraTS."""
+TABLE1 = "MCE paper, Table 1"
 
 
-def schedule(size: str, n_train: int) -> Schedule:
+def recipe(size: str, n_train: int) -> Recipe:
     """``paper``: Table 1 (400 epochs at batch 1, AdamW, lr 2e-4 with poly decay, power 0.9); ``quick``: a CPU
     smoke run. Validation (15 subsets, sliding windows over whole volumes) is costly, so it runs every 25 epochs.
     """
     if size == "quick":  # one batch holds the whole small training split: each kept modality is in every batch
         batch = max(1, min(8, n_train))
-        return Schedule(steps=8, batch_size=batch, lr=2e-3, optimizer="adamw", eval_every=8, checkpoint_every=4)
+        return Recipe.of(
+            {
+                "schedule": {
+                    "steps": 8,
+                    "batch_size": batch,
+                    "lr": 2e-3,
+                    "optimizer": "adamw",
+                    "eval_every": 8,
+                    "checkpoint_every": 4,
+                },
+                "model": {"channels": (4, 8, 16), "heads": 2, "completion_depth": 1},
+                "unimodal": {"steps": 8, "eval_every": 8, "patience": 1},
+            }
+        )
     epoch = max(1, n_train)
-    return Schedule(
-        steps=400 * epoch,
-        batch_size=1,
-        lr=2e-4,
-        optimizer="adamw",
-        weight_decay=1e-4,
-        poly_power=0.9,
-        eval_every=25 * epoch,
-        checkpoint_every=epoch,
-        workers=4,
+    return Recipe.of(
+        {
+            "schedule": {
+                "steps": From(400 * epoch, f"{TABLE1}: 400 epochs"),
+                "batch_size": From(1, TABLE1),
+                "optimizer": From("adamw", TABLE1),
+                "lr": From(2e-4, TABLE1),
+                "weight_decay": 1e-4,
+                "scheduler": From("poly", f"{TABLE1}: poly decay"),
+                "poly_power": From(0.9, f"{TABLE1}: p = 0.9"),
+                "eval_every": 25 * epoch,
+                "checkpoint_every": epoch,
+                "workers": 4,
+            },
+            "model": {"channels": (8, 16, 32, 64, 128), "heads": 8, "completion_depth": 1},
+            "unimodal": {"steps": 400 * epoch, "eval_every": 25 * epoch, "patience": 4},
+        }
     )

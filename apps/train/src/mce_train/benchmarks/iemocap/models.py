@@ -76,11 +76,11 @@ def encoders(dim: int, feature_dims: dict[str, int] | None = None) -> dict[str, 
     }
 
 
-def head(dim: int, hidden: int) -> nn.Module:
-    """Concatenation, then two FC layers with batch norm and ReLU, then the classifier (Sec. 4.2)."""
-    return ConcatHead(len(MODALITIES), dim, hidden, N_CLASSES, depth=2, batch_norm=True)
+def head(dim: int, hidden: int, dropout: float = 0.0) -> nn.Module:
+    """Concatenation, then two FC layers with batch norm, ReLU [and dropout], then the classifier (Sec. 4.2)."""
+    return ConcatHead(len(MODALITIES), dim, hidden, N_CLASSES, depth=2, batch_norm=True, dropout=dropout)
 
 
-def unimodal_heads(dim: int, hidden: int) -> dict[str, nn.Module]:
+def unimodal_heads(dim: int, hidden: int, dropout: float = 0.0) -> dict[str, nn.Module]:
     """``f_dec^m`` per modality."""
-    return {name: mlp_decoder(dim, hidden, N_CLASSES) for name in MODALITIES}
+    return {name: mlp_decoder(dim, hidden, N_CLASSES, dropout=dropout) for name in MODALITIES}

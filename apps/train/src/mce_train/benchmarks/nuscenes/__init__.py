@@ -11,36 +11,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from mce_data.nuscenes_grid import BEVGrid
 from mce_train.benchmarks.base import Benchmark, Splits
 from mce_train.benchmarks.nuscenes import models as nuscenes
 from mce_train.benchmarks.nuscenes.data import BEVView, nuscenes_splits
 from mce_train.benchmarks.nuscenes.losses import bev_bce, bev_iou
 from mce_train.benchmarks.nuscenes.metrics import BEVIoUMetric
-from mce_train.benchmarks.nuscenes.recipe import DEFAULT_RATES, LAMBDAS, schedule
+from mce_train.benchmarks.nuscenes.recipe import DEFAULT_RATES, recipe
 from mce_train.network import MultiModalNet
 
 
-def nuscenes_build(size: str, splits: Splits) -> MultiModalNet:
+def nuscenes_build(model: Mapping[str, Any], splits: Splits) -> MultiModalNet:
+    """The network of the recipe's ``model`` section on the splits' BEV grid."""
     grid: BEVGrid = splits.train.grid
     radar_channels = int(splits.train[0].inputs["radar"].shape[0])
-    if size == "quick":
-        return nuscenes.network(grid, radar_channels, dim=8, hidden=8, image_channels=4)
-    return nuscenes.network(grid, radar_channels, dim=64, hidden=64, image_channels=64)
+    return nuscenes.network(
+        grid,
+        radar_channels,
+        dim=model["dim"],
+        hidden=model["hidden"],
+        image_channels=model["image_channels"],
+        completion_depth=model["completion_depth"],
+        heads=model["completion_heads"],
+    )
 
 
 NUSCENES_BENCHMARK = Benchmark(
     name="nuscenes",
     modalities=nuscenes.MODALITIES,
     build=nuscenes_build,
-    schedule=schedule,
+    recipe=recipe,
     splits=nuscenes_splits,
     task_loss=bev_bce,
     score=bev_iou,
     metric=BEVIoUMetric,
     selection="iou",
     default_rates=DEFAULT_RATES,
-    lambdas=LAMBDAS,
 )
 
 __all__ = ["NUSCENES_BENCHMARK", "BEVView", "bev_bce", "bev_iou"]

@@ -83,6 +83,7 @@ class MCE(Method):
             "MCE's terms as the paper's Table 2 row a to m (m: full MCE)",
             default="m",
             choices=tuple(ABLATION_ROWS),
+            source="MCE paper, Table 2 (m: full MCE)",
         ),
         Option(
             "--shapley",
@@ -93,17 +94,27 @@ class MCE(Method):
         Option(
             "--permutations", "MCE's Monte Carlo budget per sample (--shapley permutation; even)", type=int, default=200
         ),
-        Option("--lambdas", "MCE's loss weights single,sub,aux (Eq. 14; default: the benchmark's)", type=lambdas),
+        Option(
+            "--lambdas",
+            "MCE's loss weights single,sub,aux (Eq. 14)",
+            type=lambdas,
+            default=(1.0, 1.0, 1.0),
+            source="ours: unit weights where the benchmark's recipe sets none",
+        ),
         Option(
             "--a-normalisation",
             "MCE's factor A (Eq. 3): divided by its mean (Sec. 3.2.1) or as written (none)",
             default="mean",
             choices=("mean", "none"),
+            source="MCE paper, Sec. 3.2.1: normalised by its mean",
         ),
     )
 
     @classmethod
     def check(cls, options: Mapping[str, Any]) -> None:
+        weights = options["lambdas"]
+        if len(weights) != 3 or not all(isinstance(w, (int, float)) and w >= 0 for w in weights):
+            raise ValueError(f"mce.lambdas must be three non-negative numbers (single, sub, aux); got {weights!r}")
         if options["shapley"] == "permutation" and (options["permutations"] < 2 or options["permutations"] % 2):
             raise ValueError(f"--permutations must be even and >= 2 (antithetic pairs); got {options['permutations']}")
 
@@ -118,7 +129,7 @@ class MCE(Method):
         """
         options = context.options
         switches = ABLATION_ROWS[options["ablation"]]
-        single, sub, aux = options["lambdas"] or context.bench.lambdas
+        single, sub, aux = (float(w) for w in options["lambdas"])
         a = factor_a(context.mask.present, normalize=options["a_normalisation"]) if switches.a else None
         objective = MCEObjective(a, switches, lambda_single=single, lambda_sub=sub, lambda_aux=aux)
         return cls(

@@ -10,6 +10,7 @@ once and cached, keyed by (benchmark, masks, seed, settings); later runs reuse t
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -88,6 +89,7 @@ def upper_bound_scores(
     progress: bool = True,
     distributed: Distributed = SINGLE,
     resume: bool = False,
+    patience: int | None = None,
 ) -> Tensor:
     """``Float[N_train, M]``: the frozen unimodal models' scores, rows in ``sample_ids`` order.
 
@@ -123,6 +125,7 @@ def upper_bound_scores(
                 distributed=distributed,
                 resume=resume,
                 fingerprint={"unimodal": m, "cache": cache_file.name},
+                patience=patience,
             )
             model.load_state_dict(result.best_state)
             ids, column = unimodal_scores(model, m, ordered_loader(), score, device)
@@ -139,42 +142,73 @@ def upper_bound_scores(
 def context_upper_bounds(context: MethodContext) -> Tensor:
     """``Float[N_train, M]``: U of Eq. 6 for one seed's training mask, cached under ``context.cache/unimodal``.
 
-    The unimodal models train for half the multi-modal steps (one modality, one small network). The
-    cache key holds everything that determines them: benchmark, data source (real and synthetic files
-    share ids), mask file, seed, schedule, size, network shapes and app version.
+    Each unimodal model trains until its validation score has not improved for ``patience`` validations
+    (at most ``steps`` steps; the recipe's ``unimodal`` section), and the best one is kept: Eq. 6 asks
+    for "a standalone, pre-trained single-modal model", so it is trained to convergence rather than for
+    a fixed share of the multi-modal schedule. The cache key holds everything that determines the
+    models: benchmark, data source (real and synthetic files share ids), mask file, seed, schedule, the
+    unimodal and model sections, network shapes and app version. Each model's validation curve is
+    written to ``context.run_dir / "unimodal" / <modality>.csv``.
     """
-    bench, schedule = context.bench, context.schedule
-    unimodal_schedule = replace(schedule, steps=max(1, schedule.steps // 2))
-    shapes = {k: tuple(v.shape) for k, v in bench.build(context.size, context.splits).state_dict().items()}
+    bench, unimodal = context.bench, context.recipe.section("unimodal")
+    schedule = replace(
+        context.schedule,
+        steps=unimodal["steps"],
+        eval_every=unimodal["eval_every"],
+        checkpoint_every=unimodal["eval_every"],
+    )
+    shapes = {k: tuple(v.shape) for k, v in context.network().state_dict().items()}
     key = cache_key(
         {
             "bench": bench.name,
             "data": context.splits.source,
             "mask": context.mask_file.read_text(),
             "seed": context.seed,
-            "schedule": unimodal_schedule,
+            "schedule": schedule,
+            "unimodal": unimodal,
+            "model": context.recipe.section("model"),
             "size": context.size,
             "network": shapes,
             "version": __version__,
         }
     )
-    return upper_bound_scores(
-        lambda: bench.build(context.size, context.splits),
+    cache_file = context.cache / "unimodal" / f"{bench.name}-{key}.pt"
+    scores = upper_bound_scores(
+        context.network,
         context.train,
         lambda: context.loader(context.train),
         lambda net, m: unimodal_validation(net, m, context),
-        unimodal_schedule,
+        schedule,
         sample_ids=context.train.sample_ids(),
         task_loss=bench.task_loss,
         score=bench.score,
         collate=collate_incomplete,
         seed=context.seed,
-        cache_file=context.cache / "unimodal" / f"{bench.name}-{key}.pt",
+        cache_file=cache_file,
         device=context.device,
         progress=context.progress,
         distributed=context.distributed,
         resume=context.resume,
+        patience=unimodal["patience"],
     )
+    if context.distributed.main:
+        write_curves(cache_file, bench.modalities, context.run_dir / "unimodal")
+    return scores
+
+
+def write_curves(cache_file: Path, modalities: Sequence[str], folder: Path) -> None:
+    """Copy each unimodal model's validation curve (``step,val_score``) from its training log to ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for m, name in enumerate(modalities):
+        log = cache_file.parent / f"{cache_file.stem}-m{m}" / "train_log.csv"
+        if not log.is_file():
+            continue
+        with log.open() as source, (folder / f"{name}.csv").open("w", newline="") as target:
+            writer = csv.writer(target)
+            writer.writerow(["step", "val_score"])
+            for row in csv.DictReader(source):
+                if row.get("val_score"):
+                    writer.writerow([row["step"], row["val_score"]])
 
 
 @torch.no_grad()

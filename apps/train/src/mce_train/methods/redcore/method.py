@@ -121,7 +121,7 @@ class RedCore(Method):
         )
 
     def build(self, context: MethodContext) -> RedCoreNet:
-        return build_redcore(context.bench, context.size, context.splits, self.encoders)
+        return build_redcore(context, self.encoders)
 
     def fingerprint(self) -> dict[str, Any]:
         return {"encoders": self.encoders, "gamma": [self.gamma, self.gamma_on]}

@@ -22,8 +22,9 @@ from torch import Tensor, nn
 
 from mce_data import IncompleteDataset, MissingMask, collate_incomplete
 from mce_losses import reparameterize
-from mce_train.benchmarks.base import Benchmark, Splits
+from mce_train.benchmarks.base import Splits
 from mce_train.benchmarks.iemocap import models as iemocap
+from mce_train.methods.base import MethodContext
 from mce_train.methods.redcore.modules import ResidualCrossEncoder, SequenceTransformer, VariationalEncoder, others
 from mce_train.network import MultiModalNet
 
@@ -127,18 +128,18 @@ def feature_size(net: MultiModalNet, splits: Splits) -> int:
     return int(h.shape[-1])
 
 
-def build_matched(bench: Benchmark, size: str, splits: Splits) -> RedCoreNet:
+def build_matched(context: MethodContext) -> RedCoreNet:
     """RedCore on the benchmark's own encoders, fusion and heads (the default: methods compare, not encoders).
 
     Each encoder gets a Gaussian head of the encoders' feature size ``D`` (the VIB's ``μ`` and ``log σ²``);
     the completion module of the benchmark's network is replaced by RedCore's cross-modal encoders.
     """
-    base = bench.build(size, splits)
-    dim = feature_size(base, splits)
+    base = context.network()
+    dim = feature_size(base, context.splits)
     return RedCoreNet(
         base.modalities,
         {name: VariationalEncoder(base.encoders[name], dim, dim) for name in base.modalities},
-        _cross_encoders(base.modalities, dim, size),
+        _cross_encoders(base.modalities, dim, context.size),
         base.head,
         {name: base.unimodal_heads[name] for name in base.modalities},
         dim,
@@ -168,7 +169,7 @@ ENCODERS = ("benchmark", "paper")
 """``--redcore-encoders``: the benchmark's own (default) or RedCore's paper encoders (IEMOCAP only)."""
 
 
-def build_redcore(bench: Benchmark, size: str, splits: Splits, encoders: str = "benchmark") -> RedCoreNet:
+def build_redcore(context: MethodContext, encoders: str = "benchmark") -> RedCoreNet:
     """The RedCore network for ``bench`` at ``size`` (``"paper"`` or ``"quick"``).
 
     Raises:
@@ -176,9 +177,11 @@ def build_redcore(bench: Benchmark, size: str, splits: Splits, encoders: str = "
             or an unknown ``encoders``.
     """
     if encoders == "benchmark":
-        return build_matched(bench, size, splits)
+        return build_matched(context)
     if encoders != "paper":
         raise ValueError(f"encoders must be one of {ENCODERS}; got {encoders!r}")
-    if bench.name != "iemocap":
-        raise ValueError(f"RedCore's own encoders exist for iemocap only (its paper); got benchmark {bench.name!r}")
-    return build_iemocap_transformers(size, splits)
+    if context.bench.name != "iemocap":
+        raise ValueError(
+            f"RedCore's own encoders exist for iemocap only (its paper); got benchmark {context.bench.name!r}"
+        )
+    return build_iemocap_transformers(context.size, context.splits)
