@@ -34,9 +34,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mce_losses import SupervisionRegulator, gaussian_kl, reparameterize, vib_loss
+from mce_losses import SupervisionRegulator, reparameterize, vib_loss
 from mce_train.methods import register_method
 from mce_train.methods.base import Method, MethodContext, Option, PerSample, identity
+from mce_train.methods.redcore.completion import slot_mask
+from mce_train.methods.redcore.maps import location_kl, location_squared_error
 from mce_train.methods.redcore.network import ENCODERS, RedCoreNet, build_redcore
 from mce_train.network import MultiModalNet
 
@@ -133,25 +135,26 @@ class RedCore(Method):
         if model.modalities != self.modalities:
             raise ValueError(f"the model's modalities {model.modalities} differ from the method's {self.modalities}")
         present, target = batch.present, batch.target
-        mu, logvar = model.encode_gaussian(batch.inputs, present, batch.lengths, batch.extras)
+        mu, logvar, rest = model.encode_gaussian(batch.inputs, present, batch.lengths, batch.extras)
         step = int(self.regulator.step)
         noise = torch.Generator(device=mu.device).manual_seed(self.seed * 1_000_003 + step)
-        mask = present[..., None]
+        mask = slot_mask(present, mu.dim())
         z_bar = torch.where(mask, reparameterize(mu, logvar, noise), torch.zeros_like(mu))
-        z_hat = model.cross_modal(z_bar, present)
-        z = torch.where(mask, z_bar, z_hat)
+        z = model.complete(model.join(z_bar, rest), present)  # z^m = z̄^m if present else ẑ^m (Eq. 1)
+        z_hat = model.cross_modal(z_bar, present, present)  # ẑ^m of the present slots, for L^m_MSE
 
         joint = self.task_loss(model.head(z), target)
         total = vib_loss(joint, torch.zeros_like(joint), self.gamma, gamma_on=self.gamma_on)
         unimodal_ce, kls = [], []
         for m in range(len(self.modalities)):
             ce = self.task_loss(model.unimodal(z, m), target)
-            kl = torch.where(present[:, m], gaussian_kl(mu[:, m], logvar[:, m]), torch.zeros_like(ce))
+            kl = torch.where(present[:, m], location_kl(mu[:, m], logvar[:, m]), torch.zeros_like(ce))
             total = total + vib_loss(ce, kl, self.gamma, gamma_on=self.gamma_on)
             unimodal_ce.append(ce.mean())
             kls.append(kl.mean())
 
-        squared = torch.where(present, (z_bar - z_hat).pow(2).sum(-1), torch.zeros_like(joint[:, None]))
+        squared = location_squared_error(z_bar, z_hat.to(z_bar.dtype))
+        squared = torch.where(present, squared, torch.zeros_like(squared))
         counts = present.sum(0).to(squared.dtype)
         imputation = squared.sum(0) / counts.clamp(min=1.0)  # L^m_MSE of this process's rows, with its graph
         global_counts = self.reduce(counts.detach().clone())
