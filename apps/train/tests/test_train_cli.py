@@ -28,7 +28,6 @@ def test_defaults_are_the_papers_imbalanced_avmnist_setting() -> None:
         (["--rates", "0.2"], "give 2 rates"),
         (["--methods", "mce,foo"], "unknown method"),
         (["--methods", "mce,mce"], "lists a method twice"),
-        (["--benchmark", "brats", "--methods", "baseline,redcore"], "redcore runs on .* not on brats"),
         (["--methods", "baseline", "--redcore-encoders", "paper"], "configure redcore; add redcore to --methods"),
         (["--lambdas", "1,2"], "--lambdas must be three non-negative numbers"),
         (["--methods", "baseline", "--ablation", "j"], "add mce to --methods"),

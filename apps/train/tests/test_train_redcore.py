@@ -21,6 +21,7 @@ from mce_train.methods.redcore import PAPER_REGULATION, RedCore, RedCoreNet
 from mce_train.methods.redcore.modules import ResidualCrossEncoder, SequenceTransformer, VariationalEncoder
 from mce_train.methods.redcore.trace import epoch_trace
 from mce_train.methods.redcore.trace import main as trace_main
+from mce_train.network import MultiModalNet
 
 XI_1, XI_2, ALPHA_1, BETA = 0.015, 0.15, 0.1, 0.7
 FEATURES, DIM, CLASSES = 5, 8, 3
@@ -30,12 +31,14 @@ def _net(names: tuple[str, ...], sequence: str | None = None, seed: int = 0) -> 
     """A small RedCore network on vector inputs (``sequence``: that modality is a padded sequence)."""
     torch.manual_seed(seed)
     encoders: dict[str, nn.Module] = {}
+    backbones: dict[str, nn.Module] = {}
     for name in names:
         backbone: nn.Module = SequenceTransformer(FEATURES, DIM, 1, 2) if name == sequence else nn.Linear(FEATURES, DIM)
-        encoders[name] = VariationalEncoder(backbone, DIM, DIM)
+        encoders[name], backbones[name] = VariationalEncoder(backbone, DIM, DIM), backbone
     cross = {name: ResidualCrossEncoder((len(names) - 1) * DIM, DIM, (8, 4), 2) for name in names}
     heads = {name: mlp_decoder(DIM, 8, CLASSES) for name in names}
-    return RedCoreNet(names, encoders, cross, ConcatHead(len(names), DIM, 8, CLASSES), heads, DIM)
+    network = MultiModalNet(names, backbones, ConcatHead(len(names), DIM, 8, CLASSES), heads)
+    return RedCoreNet(network, encoders, cross, DIM)
 
 
 def _batch(present: torch.Tensor, seed: int, names: tuple[str, ...], sequence: str | None = None) -> Batch:
@@ -190,7 +193,8 @@ def test_network_interface_for_evaluation() -> None:
     batch = _batch(present, 0, names)
     model.eval()
     h = model.encode(batch.inputs, present, batch.lengths)
-    mu, _ = model.encode_gaussian(batch.inputs, present, batch.lengths)
+    mu, _, rest = model.encode_gaussian(batch.inputs, present, batch.lengths)
+    assert rest.shape == (3, 3, 0)  # vectors: nothing beside the latent
     assert torch.equal(h, mu)
     assert torch.equal(h[~present], torch.zeros(int((~present).sum()), DIM))
     keep = torch.tensor([[1, 0, 1], [1, 0, 0], [0, 1, 0]], dtype=torch.bool)

@@ -24,6 +24,34 @@ Choices, where the paper leaves room:
 * The imputation target ``z̄`` is not detached: both encoders receive the feature supervision.
 * A modality absent from the whole (global) batch has no imputation loss that step and does not
   move its moving average (``observed = False``).
+
+Dense maps (BraTS, nuScenes; our adaptation: RedCore's paper and code have vector representations
+only). The benchmark's own encoders, completion interface, fusion and decoders are kept, and RedCore
+acts where the benchmark's completion module acts, the *latent* part of ``h`` (its
+``reconstruction_view``): nuScenes' three BEV maps ``[N, 3, dim, X, Y]``, BraTS' bottleneck maps
+``[N, 4, C_L, g, g, g]`` (the flags and the U-Net skips packed beside it pass through untouched).
+
+* VIB per location: a Gaussian head (a ``1 × 1`` convolution, :class:`mce_losses.GaussianHead` on
+  each location's channels) gives ``μ`` and ``log σ²`` maps; ``z̄ = μ + ε·σ`` with ``ε`` from the
+  method's seeded generator, as for vectors. ``KL_m`` is the per-location KL summed over the
+  channels and **averaged over the locations** (:func:`~mce_train.methods.redcore.maps.location_kl`):
+  the task losses are means over voxels / cells, so ``γ`` weighs one location's code against the
+  task as it weighs one vector against one sample's cross-entropy, at any grid size (training crop
+  or whole volume, quick or paper); a sum over 200 × 200 cells would weigh the KL 40,000-fold more.
+* Cross-modal reconstruction per location: ``xenc^m`` (the residual autoencoders) runs at each
+  location on the other kept modalities' channels there (``1 × 1`` convolutions; no spatial context
+  of its own: RedCore's encoders are MLPs). ``L^m_MSE`` is the squared distance summed over the
+  channels, averaged over the locations and over the samples having ``m``
+  (:func:`~mce_train.methods.redcore.maps.location_squared_error`), so for vectors it is the
+  paper's; the relative advantage and :class:`mce_losses.SupervisionRegulator` act on these
+  per-modality losses exactly as for vectors (all modalities share ``C`` and the grid, so the
+  normalisation does not change the relative advantages).
+* Decoders: the joint decoder is the benchmark's fusion head on the completed maps; ``dec^m`` is the
+  benchmark's unimodal head (segmentation / BEV) on modality ``m``'s completed map. On BraTS,
+  completion is the benchmark's own (``BraTSNet.complete`` with RedCore's imputation in the
+  completion slot): a dropped modality's bottleneck is imputed, its skip levels are zero (RedCore
+  imputes the representation, not the encoder's intermediate levels), the fusion averages the kept
+  modalities' skips, and ``dec^m`` of a dropped modality decodes its imputed bottleneck without skips.
 """
 
 from __future__ import annotations
@@ -34,9 +62,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mce_losses import SupervisionRegulator, gaussian_kl, reparameterize, vib_loss
+from mce_losses import SupervisionRegulator, reparameterize, vib_loss
 from mce_train.methods import register_method
 from mce_train.methods.base import Method, MethodContext, Option, PerSample, identity
+from mce_train.methods.redcore.completion import slot_mask
+from mce_train.methods.redcore.maps import location_kl, location_squared_error
 from mce_train.methods.redcore.network import ENCODERS, RedCoreNet, build_redcore
 from mce_train.network import MultiModalNet
 
@@ -47,7 +77,7 @@ PAPER_REGULATION: dict[str, float] = {"p": 2.0, "xi_1": 0.015, "xi_2": 0.15, "pe
 @register_method(
     "redcore",
     paper="RedCore: Sun et al., AAAI 2024",
-    benchmarks=("avmnist", "iemocap"),
+    benchmarks=("avmnist", "iemocap", "brats", "nuscenes"),
 )
 class RedCore(Method):
     """The RedCore objective over a :class:`~mce_train.methods.redcore.network.RedCoreNet`.
@@ -133,25 +163,26 @@ class RedCore(Method):
         if model.modalities != self.modalities:
             raise ValueError(f"the model's modalities {model.modalities} differ from the method's {self.modalities}")
         present, target = batch.present, batch.target
-        mu, logvar = model.encode_gaussian(batch.inputs, present, batch.lengths, batch.extras)
+        mu, logvar, rest = model.encode_gaussian(batch.inputs, present, batch.lengths, batch.extras)
         step = int(self.regulator.step)
         noise = torch.Generator(device=mu.device).manual_seed(self.seed * 1_000_003 + step)
-        mask = present[..., None]
+        mask = slot_mask(present, mu.dim())
         z_bar = torch.where(mask, reparameterize(mu, logvar, noise), torch.zeros_like(mu))
-        z_hat = model.cross_modal(z_bar, present)
-        z = torch.where(mask, z_bar, z_hat)
+        z = model.complete(model.join(z_bar, rest), present)  # z^m = z̄^m if present else ẑ^m (Eq. 1)
+        z_hat = model.cross_modal(z_bar, present, present)  # ẑ^m of the present slots, for L^m_MSE
 
         joint = self.task_loss(model.head(z), target)
         total = vib_loss(joint, torch.zeros_like(joint), self.gamma, gamma_on=self.gamma_on)
         unimodal_ce, kls = [], []
         for m in range(len(self.modalities)):
             ce = self.task_loss(model.unimodal(z, m), target)
-            kl = torch.where(present[:, m], gaussian_kl(mu[:, m], logvar[:, m]), torch.zeros_like(ce))
+            kl = torch.where(present[:, m], location_kl(mu[:, m], logvar[:, m]), torch.zeros_like(ce))
             total = total + vib_loss(ce, kl, self.gamma, gamma_on=self.gamma_on)
             unimodal_ce.append(ce.mean())
             kls.append(kl.mean())
 
-        squared = torch.where(present, (z_bar - z_hat).pow(2).sum(-1), torch.zeros_like(joint[:, None]))
+        squared = location_squared_error(z_bar, z_hat.to(z_bar.dtype))
+        squared = torch.where(present, squared, torch.zeros_like(squared))
         counts = present.sum(0).to(squared.dtype)
         imputation = squared.sum(0) / counts.clamp(min=1.0)  # L^m_MSE of this process's rows, with its graph
         global_counts = self.reduce(counts.detach().clone())

@@ -1,23 +1,25 @@
 """RedCore's building blocks: variational self-modal encoders and residual cross-modal encoders.
 
-* :class:`VariationalEncoder` wraps any feature encoder (a benchmark's own LeNet5/MFCC CNN, or the
-  :class:`SequenceTransformer` below) with a :class:`mce_losses.GaussianHead`; it returns ``μ`` and
-  ``log σ²`` packed along the last axis so that :meth:`MultiModalNet.encode` (present rows only,
-  zeros elsewhere) can run it unchanged.
+* :class:`VariationalEncoder` wraps any feature encoder (a benchmark's own LeNet5/MFCC CNN, U-Net or
+  BEV encoder, or the :class:`SequenceTransformer` below) with a :class:`mce_losses.GaussianHead`
+  applied at each location of its output (a ``1 × 1`` convolution on maps); it returns ``μ``, the
+  channels that pass through and ``log σ²`` packed along the channel axis, so that
+  :meth:`MultiModalNet.encode` (present rows only, zeros elsewhere) can run it unchanged.
 * :class:`SequenceTransformer` is the paper's self-modal encoder for feature sequences (3 layers,
   8 heads, 128-d), pooled over the valid frames only (``lengths``).
 * :class:`ResidualCrossEncoder` is the cross-modal encoder ``θ_xenc^m``: a stack of residual
   autoencoder blocks (paper: 5 blocks, layers 256-128-64-32-64-128-256 for two 128-d inputs) and a
-  transition MLP producing the ``D``-d representation of the target modality.
+  transition MLP producing the ``D``-d representation of the target modality (on the last axis, so
+  at each location of a channel-last map).
 """
 
 from __future__ import annotations
 
 import torch
-from einops import rearrange
 from torch import Tensor, nn
 
 from mce_losses import GaussianHead
+from mce_train.methods.redcore.maps import channel_first, channel_last
 
 
 def _check_positive(**values: int) -> None:
@@ -27,28 +29,40 @@ def _check_positive(**values: int) -> None:
 
 
 class VariationalEncoder(nn.Module):
-    """``backbone`` then a Gaussian head: ``input[n, ...] -> Float[n, 2·dim]`` (``μ`` then ``log σ²``).
+    """``backbone`` then a per-location Gaussian head on its first ``width`` channels.
+
+    ``input[n, ...] -> Float[n, dim + extra + dim, *space]``: ``μ`` (``dim`` channels), the backbone's
+    ``extra`` channels after the first ``width`` as they are (BraTS: the flags and the folded U-Net
+    skips packed beside the bottleneck), then ``log σ²``. For a vector backbone (``Float[n, width]``,
+    no ``extra``) that is ``Float[n, 2·dim]``, ``μ`` then ``log σ²``.
 
     Args:
-        backbone: maps a modality's input to ``Float[n, width]``; its ``takes_lengths`` /
+        backbone: maps a modality's input to ``Float[n, width + extra, *space]``; its ``takes_lengths`` /
             ``takes_extras`` flags are forwarded, so the network hands it the same keyword arguments.
-        width: the backbone's output size.
-        dim: ``D``, the representation size.
+        width: the backbone's channels the Gaussian head reads.
+        dim: ``D`` (or ``C``), the representation's channels.
+        extra: the backbone's channels after ``width`` that bypass the head.
     """
 
-    def __init__(self, backbone: nn.Module, width: int, dim: int) -> None:
+    def __init__(self, backbone: nn.Module, width: int, dim: int, *, extra: int = 0) -> None:
         super().__init__()
         _check_positive(width=width, dim=dim)
+        if isinstance(extra, bool) or not isinstance(extra, int) or extra < 0:
+            raise ValueError(f"extra must be an int >= 0; got {extra!r}")
         self.backbone = backbone
         self.gaussian = GaussianHead(width, dim)
-        self.dim = dim
+        self.width, self.dim, self.extra = width, dim, extra
         self.takes_lengths = bool(getattr(backbone, "takes_lengths", False))
         self.takes_extras = bool(getattr(backbone, "takes_extras", False))
 
     def forward(self, x: Tensor, **kwargs: object) -> Tensor:
         features = self.backbone(x, **kwargs)
-        mu, logvar = self.gaussian(features)
-        return torch.cat([mu, logvar], dim=-1)
+        if features.dim() < 2 or features.shape[1] != self.width + self.extra:
+            raise ValueError(
+                f"the backbone must give [n, {self.width + self.extra}, ...] features; got {list(features.shape)}"
+            )
+        mu, logvar = self.gaussian(channel_last(features[:, : self.width]))
+        return torch.cat([channel_first(mu), features[:, self.width :], channel_first(logvar)], dim=1)
 
 
 class SequenceTransformer(nn.Module):
@@ -154,9 +168,3 @@ class ResidualCrossEncoder(nn.Module):
         for block in self.blocks:
             x = x + block(x)
         return self.transition(x)  # type: ignore[no-any-return]
-
-
-def others(h: Tensor, m: int) -> Tensor:
-    """``Float[N, (M-1)·D]``: every modality's slot of ``h: Float[N, M, D]`` but ``m``, concatenated in order."""
-    keep = [j for j in range(h.shape[1]) if j != m]
-    return rearrange(h[:, keep], "batch modality dim -> batch (modality dim)")
