@@ -23,7 +23,8 @@ from mce_train.methods.redcore.trace import epoch_trace
 from mce_train.methods.redcore.trace import main as trace_main
 from mce_train.network import MultiModalNet
 
-XI_1, XI_2, ALPHA_1, BETA = 0.015, 0.15, 0.1, 0.7
+XI_1, XI_2, BETA = 0.015, 0.15, 0.7
+ALPHA_1 = 0.1 * 0.15 * 1.5  # the official step 0.1 on a unit-norm eta (x 0.15 here), grown x1.5 at iteration 0
 FEATURES, DIM, CLASSES = 5, 8, 3
 
 

@@ -200,3 +200,23 @@ def test_regulator_update_rejects_bad_losses(
     with pytest.raises(error, match=match):
         regulator.update(losses, observed)
     assert int(regulator.step) == 0  # a rejected call changes nothing
+
+
+def test_step_size_grows_as_the_official_code_grows_it() -> None:
+    """``etaext = 1.5`` every 500 iterations, starting at iteration 0: 0.15, then 0.225 from step 500."""
+    regulator = SupervisionRegulator(2, alpha_1=0.1, alpha_growth=1.5, growth_every=500)
+    assert regulator.step_size() == pytest.approx(0.15)
+    regulator.step.fill_(499)
+    assert regulator.step_size() == pytest.approx(0.15)
+    regulator.step.fill_(500)
+    assert regulator.step_size() == pytest.approx(0.225)
+    assert SupervisionRegulator(2, alpha_1=0.1).step_size() == 0.1  # constant by default (Eq. 9)
+    with pytest.raises(ValueError, match="alpha_growth must be a number >= 1"):
+        SupervisionRegulator(2, alpha_growth=0.5)
+
+
+def test_the_grown_step_size_is_the_one_applied() -> None:
+    losses = torch.tensor([1.0, 3.0])
+    grown = SupervisionRegulator(2, alpha_1=0.01, alpha_growth=2.0, growth_every=10)
+    plain = SupervisionRegulator(2, alpha_1=0.02)
+    torch.testing.assert_close(grown.update(losses), plain.update(losses))  # step 0: 0.01 * 2 = 0.02

@@ -127,6 +127,10 @@ class SupervisionRegulator(nn.Module):
         xi_2: ``||η||_p = ξ2`` (6c); paper 0.15.
         period: ``K``, model steps per ``η`` update; paper 3.
         alpha_1: the step size ``α1`` of Eq. 9; paper 0.1.
+        alpha_growth, growth_every: the step size at training step ``k`` is
+            ``α1 · alpha_growth^(⌊k / growth_every⌋ + 1)``: the official code multiplies it by 1.5 at
+            steps 0, 500, 1000, ... (``etaext``; not in the paper). The default ``alpha_growth = 1``
+            keeps ``α1`` constant (Eq. 9 as printed).
         beta: the weight of the new loss in Eq. 10; paper 0.7.
         init: ``"uniform"`` (default): ``η_0 = ξ2/M^(1/p)·1``, the centre of ``Γ1``;
             ``"random"``: the projection of a uniform draw from ``[0, ξ2)^M`` (the paper's
@@ -164,20 +168,25 @@ class SupervisionRegulator(nn.Module):
         xi_2: float = 0.15,
         period: int = 3,
         alpha_1: float = 0.1,
+        alpha_growth: float = 1.0,
+        growth_every: int = 500,
         beta: float = 0.7,
         init: str = "uniform",
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("n_modalities", n_modalities), ("period", period)):
+        for name, value in (("n_modalities", n_modalities), ("period", period), ("growth_every", growth_every)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1; got {value!r}")
         self.p, self.xi_1, self.xi_2 = check_constraint_parameters(p, xi_1, xi_2)
         check_nonempty(n_modalities, self.p, self.xi_1, self.xi_2)
         if isinstance(alpha_1, bool) or not isinstance(alpha_1, (int, float)) or not alpha_1 > 0:
             raise ValueError(f"alpha_1 must be a number > 0 (the step size of Eq. 9); got {alpha_1!r}")
+        if isinstance(alpha_growth, bool) or not isinstance(alpha_growth, (int, float)) or not alpha_growth >= 1:
+            raise ValueError(f"alpha_growth must be a number >= 1 (1: a constant step size); got {alpha_growth!r}")
         self.n_modalities, self.period = n_modalities, period
         self.alpha_1, self.beta = float(alpha_1), _check_beta(beta)
+        self.alpha_growth, self.growth_every = float(alpha_growth), growth_every
         if init == "uniform":
             eta = torch.full((n_modalities,), self.xi_2 / n_modalities ** (1.0 / self.p), dtype=torch.float64)
         elif init == "random":
@@ -195,7 +204,8 @@ class SupervisionRegulator(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"n_modalities={self.n_modalities}, p={self.p}, xi_1={self.xi_1}, xi_2={self.xi_2}, "
-            f"period={self.period}, alpha_1={self.alpha_1}, beta={self.beta}"
+            f"period={self.period}, alpha_1={self.alpha_1}, alpha_growth={self.alpha_growth}, "
+            f"growth_every={self.growth_every}, beta={self.beta}"
         )
 
     @torch.no_grad()
@@ -235,11 +245,15 @@ class SupervisionRegulator(nn.Module):
         if ready:
             self.advantage.copy_(relative_advantage(self.moving_losses))
         if ready and int(self.step) % self.period == 0:
-            stepped = self.eta - self.alpha_1 * self.advantage
+            stepped = self.eta - self.step_size() * self.advantage
             self.eta.copy_(project_eta(stepped, p=self.p, xi_1=self.xi_1, xi_2=self.xi_2))
             self.eta_updates += 1
         self.step += 1
         return self.eta.to(device=losses.device, dtype=losses.dtype, copy=True)
+
+    def step_size(self) -> float:
+        """``α1 · alpha_growth^(⌊step / growth_every⌋ + 1)`` at the current step (``α1`` when ``alpha_growth = 1``)."""
+        return self.alpha_1 * self.alpha_growth ** (int(self.step) // self.growth_every + 1)
 
     def forward(self, losses: Tensor) -> Tensor:
         """``Σ_m η^m·losses^m``: the regulated imputation term of the loss (no update; gradients flow to ``losses``).

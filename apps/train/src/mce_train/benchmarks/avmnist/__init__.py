@@ -30,7 +30,12 @@ def avmnist_build(model: Mapping[str, Any], splits: Splits) -> MultiModalNet:
         avmnist.head(dim, hidden, dropout),
         avmnist.unimodal_heads(dim, hidden, dropout),
         CompletionTransformer(
-            len(avmnist.MODALITIES), dim, depth=model["completion_depth"], heads=model["completion_heads"]
+            len(avmnist.MODALITIES),
+            dim,
+            depth=model["completion_depth"],
+            heads=model["completion_heads"],
+            ffn_dim=model["completion_ffn"],
+            dropout=model["completion_dropout"],
         ),
     )
 

@@ -27,11 +27,16 @@ def iemocap_build(model: Mapping[str, Any], splits: Splits) -> MultiModalNet:
     dims = {name: int(first.inputs[name].shape[-1]) for name in iemocap.MODALITIES}
     return MultiModalNet(
         iemocap.MODALITIES,
-        iemocap.encoders(dim, dims),
+        iemocap.encoders(dim, dims, model["text_dropout"]),
         iemocap.head(dim, hidden, dropout),
         iemocap.unimodal_heads(dim, hidden, dropout),
         CompletionTransformer(
-            len(iemocap.MODALITIES), dim, depth=model["completion_depth"], heads=model["completion_heads"]
+            len(iemocap.MODALITIES),
+            dim,
+            depth=model["completion_depth"],
+            heads=model["completion_heads"],
+            ffn_dim=model["completion_ffn"],
+            dropout=model["completion_dropout"],
         ),
     )
 

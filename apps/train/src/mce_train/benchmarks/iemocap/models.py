@@ -50,9 +50,10 @@ class TextCNN(nn.Module):
 
     takes_lengths = True
 
-    def __init__(self, features: int, dim: int, channels: int = 128) -> None:
+    def __init__(self, features: int, dim: int, channels: int = 128, dropout: float = 0.0) -> None:
         super().__init__()
         self.convs = nn.ModuleList(nn.Conv1d(features, channels, width, padding=width // 2) for width in (3, 4, 5))
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()  # MMIN's TextCNN: before the FC
         self.project = nn.Linear(3 * channels, dim)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
@@ -63,16 +64,16 @@ class TextCNN(nn.Module):
         for conv in self.convs:
             out = rearrange(torch.relu(conv(sequence)), "batch channel time -> batch time channel")[:, : x.shape[1]]
             pooled.append(_max_over_time(out, valid))
-        return self.project(torch.cat(pooled, 1))  # type: ignore[no-any-return]
+        return self.project(self.dropout(torch.cat(pooled, 1)))  # type: ignore[no-any-return]
 
 
-def encoders(dim: int, feature_dims: dict[str, int] | None = None) -> dict[str, nn.Module]:
+def encoders(dim: int, feature_dims: dict[str, int] | None = None, text_dropout: float = 0.0) -> dict[str, nn.Module]:
     """One encoder per modality, in :data:`MODALITIES` order (feature sizes default to MMIN's)."""
     sizes = feature_dims or FEATURE_DIMS
     return {
         "acoustic": LSTMEncoder(sizes["acoustic"], dim),
         "visual": LSTMEncoder(sizes["visual"], dim),
-        "lexical": TextCNN(sizes["lexical"], dim),
+        "lexical": TextCNN(sizes["lexical"], dim, dropout=text_dropout),
     }
 
 

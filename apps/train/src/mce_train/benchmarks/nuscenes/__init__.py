@@ -36,6 +36,8 @@ def nuscenes_build(model: Mapping[str, Any], splits: Splits) -> MultiModalNet:
         image_channels=model["image_channels"],
         completion_depth=model["completion_depth"],
         heads=model["completion_heads"],
+        completion_ffn=model["completion_ffn"],
+        completion_dropout=model["completion_dropout"],
     )
 
 

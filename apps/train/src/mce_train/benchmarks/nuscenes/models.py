@@ -113,6 +113,8 @@ def network(
     image_backbone: nn.Module | None = None,
     completion_depth: int = 1,
     heads: int = 4,
+    completion_ffn: int | None = None,
+    completion_dropout: float = 0.0,
     max_tokens: int | None = None,
 ) -> MultiModalNet:
     """The whole nuScenes model: encoders, per-cell :class:`~mce_recon.CompletionTransformer`, heads.
@@ -125,7 +127,8 @@ def network(
         image_channels: the image backbone's output channels.
         image_backbone: a pretrained backbone to use instead of the small CNN (interface:
             :class:`~mce_train.benchmarks.nuscenes.camera.CameraEncoder`).
-        completion_depth, heads: the completion module's blocks and attention heads.
+        completion_depth, heads, completion_ffn, completion_dropout: the completion module's blocks, attention
+            heads, FFN width (``None``: 4x) and dropout.
         max_tokens: chunk the completion module's attention (caps transient memory on 200×200 maps).
     """
     return MultiModalNet(
@@ -133,5 +136,13 @@ def network(
         encoders(grid, dim, radar_channels, image_channels=image_channels, image_backbone=image_backbone),
         head(dim, hidden),
         unimodal_heads(dim, hidden),
-        CompletionTransformer(len(MODALITIES), dim, depth=completion_depth, heads=heads, max_tokens=max_tokens),
+        CompletionTransformer(
+            len(MODALITIES),
+            dim,
+            depth=completion_depth,
+            heads=heads,
+            ffn_dim=completion_ffn,
+            dropout=completion_dropout,
+            max_tokens=max_tokens,
+        ),
     )

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from mce_train.methods.redcore.method import PAPER_REGULATION, RedCore
+from mce_train.methods.redcore.method import OFFICIAL_REGULATION, PAPER_REGULATION, RedCore
 from mce_train.methods.redcore.network import RedCoreNet, build_redcore
 
-__all__ = ["PAPER_REGULATION", "RedCore", "RedCoreNet", "build_redcore"]
+__all__ = ["OFFICIAL_REGULATION", "PAPER_REGULATION", "RedCore", "RedCoreNet", "build_redcore"]

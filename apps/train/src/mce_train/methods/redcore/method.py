@@ -9,13 +9,26 @@ One step (Sun et al., AAAI 2024, Eqs. 1-3, 9-10, Algorithm 1), trained on incomp
     L^m_MSE = mean over the samples having m of ||z̄^m - ẑ^m||²
     L = L_VIB + Σ_m η^m·L^m_MSE,  η from :class:`mce_losses.SupervisionRegulator` (detached losses)
 
-Choices, where the paper leaves room:
+Trained as the official code trains it (sunjunaimer/RedCore, ``models/redcore_mmin_model.py`` and
+``train_miss.py``), where it and the paper differ:
 
-* ``gamma_on="kl"`` (default): the VIB weight ``γ = 0.008`` multiplies the KL, ``CE + γ·KL``
-  (Alemi's β-VIB convention, and what the authors' released code does: cross-entropies at
-  weight 1, the KL at a small weight). Eq. 3 as printed puts ``γ`` on the log-likelihood
-  (``KL + γ·CE``); with ``γ = 0.008`` the 128-d KL then outweighs the task ~100-fold and the
-  representations collapse onto the prior. ``gamma_on="task"`` gives the printed reading.
+* The VIB weight multiplies the KL, ``CE + γ·KL`` with ``γ = 0.0016``: the code weighs
+  ``-Σ(1 + log σ² - μ² - σ²)``, twice the KL, by ``lambda1 = 0.0008`` (model l.243-248), with the
+  cross-entropies at weight 1. Eq. 3 as printed puts ``γ = 0.008`` on the log-likelihood
+  (``KL + γ·CE``); the 128-d KL then outweighs the task ~100-fold and the representations collapse
+  onto the prior (``gamma_on="task"`` gives the printed reading).
+* The regulation's step size grows: the code multiplies ``α1`` by 1.5 every 500 iterations, from
+  iteration 0 (``etaext``, ``get_opts.py`` l.69; model l.281-282). The code's step acts on a unit-norm
+  ``η`` that it then scales by ``mse_weight = 0.15`` (``train_miss.py`` l.77-80); on our ``η`` (norm
+  ``ξ2 = 0.15``) the same step is ``0.15 · 0.1 = 0.015`` (:data:`OFFICIAL_REGULATION`; the paper's
+  ``α1 = 0.1`` is :data:`PAPER_REGULATION`). The bounds ``ξ1 = 0.015``, ``ξ2 = 0.15``, ``K = 3`` and
+  ``β = 0.7`` agree; ``η`` is projected onto ``Γ1`` as the paper's Eq. 9 says (the code clamps at 0.1
+  and renormalises, which meets ``ξ1`` only approximately).
+* Gradients are clipped to norm 1.0 for each sub-network separately, after the backward (model l.300-301):
+  each encoder, each unimodal decoder, the joint decoder and the cross-modal encoders.
+
+Choices, where the paper and the code leave room:
+
 * KL terms: one per present (sample, modality), under that modality's term. The joint
   representation is the concatenation of the modality ones, so its KL would only repeat theirs; the
   imputed ``ẑ`` is deterministic and has none.
@@ -71,7 +84,19 @@ from mce_train.methods.redcore.network import ENCODERS, RedCoreNet, build_redcor
 from mce_train.network import MultiModalNet
 
 PAPER_REGULATION: dict[str, float] = {"p": 2.0, "xi_1": 0.015, "xi_2": 0.15, "period": 3, "alpha_1": 0.1, "beta": 0.7}
-"""The paper's supervision-regulation settings (Implementation Details)."""
+"""The paper's supervision-regulation settings (RedCore paper, Implementation Details)."""
+OFFICIAL_REGULATION: dict[str, float] = {
+    **PAPER_REGULATION,
+    "alpha_1": 0.015,  # the code's 0.1 on a unit-norm eta, scaled by mse_weight 0.15 (train_miss.py l.77-80)
+    "alpha_growth": 1.5,  # etaext (get_opts.py l.69), applied every 500 iterations (model l.281-282)
+    "growth_every": 500,
+}
+"""The regulation as the official code runs it, on this module's ``η`` scale (see the module docstring)."""
+REGULATIONS = {"official": OFFICIAL_REGULATION, "paper": PAPER_REGULATION}
+OFFICIAL_GAMMA = 0.0016
+"""The KL weight of the official code: ``lambda1 = 0.0008`` on twice the KL (model l.243-248)."""
+OFFICIAL_CLIP = 1.0
+"""``clip_grad_norm_(·, 1.0)`` per sub-network (model l.300-301)."""
 
 
 @register_method(
@@ -87,9 +112,10 @@ class RedCore(Method):
         modalities: the modality names (the log keys ``eta_<m>``, ``advantage_<m>``, ``mse_<m>``).
         n_train: training-set size; with it, each step also logs its ``epoch`` (``step //
             (n_train // global batch)``, the trainer's epochs).
-        gamma: the VIB coefficient ``γ`` (paper 0.008).
+        gamma: the VIB coefficient ``γ`` (:data:`OFFICIAL_GAMMA`; the paper's 0.008 sits on the CE).
         gamma_on: ``"kl"`` (``CE + γ·KL``, default, see the module docstring) or ``"task"`` (Eq. 3 as printed).
-        regulation: :class:`mce_losses.SupervisionRegulator` settings; default :data:`PAPER_REGULATION`.
+        regulation: :class:`mce_losses.SupervisionRegulator` settings; default :data:`OFFICIAL_REGULATION`.
+        clip: the gradient norm each sub-network is clipped to after the backward (0: no clipping).
         reduce: sums a tensor over processes (identity on one process): every rank then feeds the
             regulator the same global losses and holds the same ``η``.
         seed: seeds the reparameterisation noise, drawn from a generator seeded with ``(seed, step)``
@@ -105,6 +131,28 @@ class RedCore(Method):
             "RedCore's encoders: the benchmark's own (default) or its paper's transformers (iemocap)",
             default="benchmark",
             choices=ENCODERS,
+            source="ours: methods compare on the benchmark's encoders (MCE paper, Sec. 4)",
+        ),
+        Option(
+            "--redcore-gamma",
+            "RedCore's KL weight (CE + gamma * KL)",
+            type=float,
+            default=OFFICIAL_GAMMA,
+            source="RedCore official code, models/redcore_mmin_model.py: lambda1 0.0008 on 2 KL",
+        ),
+        Option(
+            "--redcore-regulation",
+            "RedCore's eta regulation: as its official code runs it, or as its paper prints it",
+            default="official",
+            choices=tuple(REGULATIONS),
+            source="RedCore official code, train_miss.py and models/redcore_mmin_model.py",
+        ),
+        Option(
+            "--redcore-clip",
+            "RedCore's gradient-norm clip per sub-network (0: none)",
+            type=float,
+            default=OFFICIAL_CLIP,
+            source="RedCore official code, models/redcore_mmin_model.py: clip_grad_norm_(1.0)",
         ),
     )
 
@@ -114,21 +162,22 @@ class RedCore(Method):
         modalities: Sequence[str],
         *,
         n_train: int | None = None,
-        gamma: float = 0.008,
+        gamma: float = OFFICIAL_GAMMA,
         gamma_on: str = "kl",
         regulation: dict[str, float] | None = None,
         reduce: Callable[[Tensor], Tensor] = identity,
         seed: int = 0,
         encoders: str = "benchmark",
+        clip: float = OFFICIAL_CLIP,
     ) -> None:
         if gamma_on not in ("kl", "task"):
             raise ValueError(f"gamma_on must be 'kl' (CE + gamma*KL) or 'task' (KL + gamma*CE); got {gamma_on!r}")
         if n_train is not None and n_train < 1:
             raise ValueError(f"n_train must be >= 1; got {n_train}")
-        settings = {**PAPER_REGULATION, **(regulation or {})}
+        settings = {**OFFICIAL_REGULATION, **(regulation or {})}
         self.task_loss, self.modalities = task_loss, tuple(modalities)
         self.n_train, self.gamma, self.gamma_on, self.reduce = n_train, float(gamma), gamma_on, reduce
-        self.seed, self.encoders = seed, encoders
+        self.seed, self.encoders, self.clip, self.settings = seed, encoders, float(clip), settings
         self.regulator = SupervisionRegulator(
             len(self.modalities),
             p=settings["p"],
@@ -136,6 +185,8 @@ class RedCore(Method):
             xi_2=settings["xi_2"],
             period=int(settings["period"]),
             alpha_1=settings["alpha_1"],
+            alpha_growth=settings.get("alpha_growth", 1.0),
+            growth_every=int(settings.get("growth_every", 500)),
             beta=settings["beta"],
         )
 
@@ -148,13 +199,23 @@ class RedCore(Method):
             reduce=context.distributed.all_reduce_sum,
             seed=context.seed,
             encoders=context.options["redcore_encoders"],
+            gamma=context.options["redcore_gamma"],
+            regulation=REGULATIONS[context.options["redcore_regulation"]],
+            clip=context.options["redcore_clip"],
         )
 
     def build(self, context: MethodContext) -> RedCoreNet:
         return build_redcore(context, self.encoders)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"encoders": self.encoders, "gamma": [self.gamma, self.gamma_on]}
+        return {"encoders": self.encoders, "gamma": [self.gamma, self.gamma_on], "regulation": self.settings}
+
+    def after_backward(self, model: MultiModalNet) -> None:
+        """Clip each sub-network's gradient norm to ``clip`` (the official code's per-network clipping)."""
+        if self.clip <= 0:
+            return
+        for part in subnetworks(model):
+            torch.nn.utils.clip_grad_norm_(part.parameters(), self.clip)
 
     def loss(self, model: MultiModalNet, batch: Any) -> tuple[Tensor, dict[str, float]]:
         """The step's loss ``L_VIB + Σ η^m·L^m_MSE`` (this call advances the regulator by one step)."""
@@ -210,3 +271,17 @@ class RedCore(Method):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.regulator.load_state_dict(state["regulator"])
+
+
+def subnetworks(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The model's sub-networks: each entry of a ``ModuleDict`` child (per-modality encoders and heads) and
+    each other child (the joint decoder, the completion slot holding the cross-modal encoders)."""
+    parts: list[torch.nn.Module] = []
+    for child in model.children():
+        if isinstance(child, torch.nn.ModuleDict):
+            parts.extend(child.values())
+        elif isinstance(child, MultiModalNet):
+            parts.extend(subnetworks(child))
+        else:
+            parts.append(child)
+    return parts
