@@ -42,6 +42,11 @@ def test_quick_run_trains_both_methods_on_synthetic_files(
     assert len(log) == 5
     assert "B_image" in log[0]
     assert "sub" in log[0]
+    trace = methods["mce"]["factor_b_per_epoch"]  # factor B per modality and epoch (Table 6 / Fig. 8)
+    assert [row["epoch"] for row in trace] == list(range(len(trace)))
+    assert all(0.0 <= row["B_image"] <= 1.0 and 0.0 <= row["B_audio"] <= 1.0 for row in trace)
+    assert set(methods["mce"]["b_below_threshold_step"]) == {"image", "audio"}
+    assert (runs / "out" / "runs" / "mce-seed0" / "factor_b.csv").read_text().startswith("epoch,last_step,B_image")
 
 
 def test_same_seed_same_numbers(no_real_data: Path, runs: Path) -> None:

@@ -197,5 +197,10 @@ def run_seed(
         )
         model.load_state_dict(fitted.best_state)
         scores = evaluate(model, loader(test), bench.metric, device, bench.predictor)
-        results["methods"][name] = {"test": scores, "best_step": fitted.best_step, "val_score": fitted.best_score}
+        results["methods"][name] = {
+            "test": scores,
+            "best_step": fitted.best_step,
+            "val_score": fitted.best_score,
+            **method.summary(),
+        }
     return results

@@ -153,6 +153,10 @@ class Method:
         """After ``backward()`` and the gradients' all-reduce, before the optimiser step (gradient modulation)."""
         del model
 
+    def summary(self) -> dict[str, Any]:
+        """After training: what ``results.json`` keeps of the run besides its scores (e.g. MCE's factor B trace)."""
+        return {}
+
     def fingerprint(self) -> dict[str, Any]:
         """The settings that make a run of this method what it is (a checkpoint made with others cannot resume)."""
         return {}

@@ -18,6 +18,7 @@ Factor B (Eq. 8) comes from sums over the batch (``U``, ``phi``, counts), passed
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -36,6 +37,7 @@ from mce_losses import (
 from mce_train.methods import register_method
 from mce_train.methods.base import Method, MethodContext, Option, PerSample, identity
 from mce_train.methods.mce.shapley import ESTIMATORS, batch_shapley
+from mce_train.methods.mce.trace import FactorBTrace
 from mce_train.methods.mce.upper_bounds import context_upper_bounds
 from mce_train.network import MultiModalNet
 
@@ -132,7 +134,7 @@ class MCE(Method):
         single, sub, aux = (float(w) for w in options["lambdas"])
         a = factor_a(context.mask.present, normalize=options["a_normalisation"]) if switches.a else None
         objective = MCEObjective(a, switches, lambda_single=single, lambda_sub=sub, lambda_aux=aux)
-        return cls(
+        method = cls(
             objective,
             None,
             context.mask.sample_ids,
@@ -144,6 +146,8 @@ class MCE(Method):
             seed=context.seed,
             world=context.distributed.world,
         )
+        method.trace_file = context.run_dir / "factor_b.csv" if context.distributed.main else None
+        return method
 
     def prepare(self, context: MethodContext) -> None:
         """Train (or load from the cache) the frozen unimodal models behind U (Eq. 6), when factor B needs them."""
@@ -186,6 +190,9 @@ class MCE(Method):
         self.exact_when_cheaper = exact_when_cheaper
         self.world = world
         self.last_phi_sum: Tensor | None = None
+        self.steps = 0
+        self.trace: FactorBTrace | None = None
+        self.trace_file: Path | None = None
 
     def set_upper_scores(self, upper_scores: Tensor) -> None:
         """``Float[N_train, M]``, the frozen unimodal models' scores (Eq. 6), rows in ``sample_ids`` order."""
@@ -232,6 +239,11 @@ class MCE(Method):
             stats = [self.reduce(s) for s in capability_statistics(upper, phi, present)]
             b = factor_b(*stats)
             self.last_phi_sum = stats[1]
+            if self.trace is None:
+                self.trace = FactorBTrace(model.modalities)
+            self.trace.add(
+                self.steps + 1, b=b.tolist(), upper=stats[0].tolist(), phi=stats[1].tolist(), number=stats[2].tolist()
+            )
             logs.update({f"B_{m}": float(v) for m, v in zip(model.modalities, b.tolist(), strict=True)})
             logs.update({f"U_{m}": float(v) for m, v in zip(model.modalities, stats[0].tolist(), strict=True)})
             logs.update({f"phi_{m}": float(v) for m, v in zip(model.modalities, stats[1].tolist(), strict=True)})
@@ -261,10 +273,35 @@ class MCE(Method):
         logs.update(
             {k: float(v.detach()) for k, v in (("single", terms.single), ("sub", terms.sub), ("aux", terms.aux))}
         )
+        self.steps += 1
         return terms.total, logs
 
+    def on_epoch_start(self, model: MultiModalNet, epoch: int) -> None:
+        """Close the previous epoch's factor-B record (and rewrite ``factor_b.csv`` in the run folder)."""
+        if self.trace is not None and epoch > 0:
+            self.trace.close_epoch(epoch - 1)
+            if self.trace_file is not None:
+                self.trace.write(self.trace_file)
+
+    def summary(self) -> dict[str, Any]:
+        """Factor B per modality and epoch, and the first step each ``B_m`` fell below 0.01."""
+        if self.trace is None:
+            return {}
+        last = int(self.trace.records[-1]["epoch"]) + 1 if self.trace.records else 0
+        self.trace.close_epoch(last)  # the last (possibly partial) epoch
+        if self.trace_file is not None:
+            self.trace.write(self.trace_file)
+        return self.trace.summary()
+
     def state_dict(self) -> dict[str, Any]:
-        return {"calls": self.calls}
+        return {
+            "calls": self.calls,
+            "steps": self.steps,
+            "trace": None if self.trace is None else self.trace.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.calls = int(state["calls"])
+        self.calls, self.steps = int(state["calls"]), int(state.get("steps", 0))
+        if state.get("trace") is not None:
+            self.trace = FactorBTrace(state["trace"]["modalities"])
+            self.trace.load_state_dict(state["trace"])
