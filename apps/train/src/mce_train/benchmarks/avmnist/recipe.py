@@ -68,7 +68,7 @@ def recipe(size: str, n_train: int) -> Recipe:
             "unimodal": {
                 "steps": From(2500, "ours: as long as the multi-modal run, stopped early (the code ships checkpoints)"),
                 "eval_every": 50,
-                "patience": 10,
+                "patience": 5,
             },
         }
     )
