@@ -24,17 +24,17 @@ SETTINGS = [(0.2, 0.5, 0.8), (0.2, 0.8, 0.5), (0.5, 0.2, 0.8), (0.5, 0.8, 0.2), 
 
 @pytest.mark.parametrize("style", ["counts", "combinations"])
 def test_same_seed_same_mask_other_seed_other_mask(style: str) -> None:
-    a = MissingMask.generate(IDS, MODS, (0.2, 0.5, 0.8), seed=7, style=style)
-    b = MissingMask.generate(IDS, MODS, (0.2, 0.5, 0.8), seed=7, style=style)
-    c = MissingMask.generate(IDS, MODS, (0.2, 0.5, 0.8), seed=8, style=style)
+    a = MissingMask.generate(IDS, MODS, (0.2, 0.5, 0.8), seed=7, style=style, all_missing="swap")
+    b = MissingMask.generate(IDS, MODS, (0.2, 0.5, 0.8), seed=7, style=style, all_missing="swap")
+    c = MissingMask.generate(IDS, MODS, (0.2, 0.5, 0.8), seed=8, style=style, all_missing="swap")
     assert torch.equal(a.present, b.present)
     assert not torch.equal(a.present, c.present)
 
 
 @pytest.mark.parametrize("rates", SETTINGS)
 def test_counts_style_is_exact_and_never_all_missing(rates: tuple[float, float, float]) -> None:
-    mask = MissingMask.generate(IDS, MODS, rates, seed=0, style="counts")
-    # Tolerance 0: the redraw swaps present cells between rows, so counts stay round(rate * N).
+    mask = MissingMask.generate(IDS, MODS, rates, seed=0, style="counts", all_missing="swap")
+    # Tolerance 0: the swap moves present cells between rows, so counts stay round(rate * N).
     assert mask.missing_counts() == [round(r * len(IDS)) for r in rates]
     assert bool(mask.present.any(dim=1).all())
     assert mask.sample_ids == IDS
@@ -51,9 +51,9 @@ def test_counts_style_property(n: int, rates: list[float], seed: int) -> None:
     ids, modalities = [f"i{k}" for k in range(n)], [f"m{k}" for k in range(len(rates))]
     if sum(n - k for k in expected) < n and len(rates) - math.fsum(rates) < 1 - 1e-9:
         with pytest.raises(ValueError, match="present cells"):
-            MissingMask.generate(ids, modalities, rates, seed=seed)
+            MissingMask.generate(ids, modalities, rates, seed=seed, all_missing="swap")
         return
-    mask = MissingMask.generate(ids, modalities, rates, seed=seed)
+    mask = MissingMask.generate(ids, modalities, rates, seed=seed, all_missing="swap")
     assert bool(mask.present.any(dim=1).all())
     if sum(n - k for k in expected) >= n:
         assert mask.missing_counts() == expected
@@ -108,10 +108,10 @@ def _reference_fitted(rates: tuple[float, ...]) -> dict[tuple[str, ...], float]:
 
 @pytest.mark.parametrize("n", [1000, 257])
 @pytest.mark.parametrize("rates", [*SETTINGS, (0.1, 0.1, 0.1), (0.3, 0.6, 0.9), (0.7, 0.7, 0.5), (0.0, 0.5, 0.9)])
-def test_combinations_redraw_keeps_the_requested_missing_rates(n: int, rates: tuple[float, float, float]) -> None:
+def test_combinations_swap_keeps_the_requested_missing_rates(n: int, rates: tuple[float, float, float]) -> None:
     # Before the IPF fit, N=1000 and rates (.2, .5, .8) realised missing counts [130, 456, 783].
     ids = IDS[:n]
-    mask = MissingMask.generate(ids, MODS, rates, seed=3, style="combinations")
+    mask = MissingMask.generate(ids, MODS, rates, seed=3, style="combinations", all_missing="swap")
     wanted = [math.floor(r * n + 0.5) for r in rates]
     assert all(abs(got - want) <= 1 for got, want in zip(mask.missing_counts(), wanted, strict=True)), (
         mask.missing_counts(),
@@ -125,10 +125,10 @@ def test_combinations_redraw_keeps_the_requested_missing_rates(n: int, rates: tu
     assert all(abs(counts[k] - n * q) < 1.0 + 1e-6 for k, q in fitted.items()), (counts, fitted)
 
 
-def test_combinations_redraw_that_no_distribution_allows_is_an_error() -> None:
+def test_combinations_swap_that_no_distribution_allows_is_an_error() -> None:
     with pytest.raises(ValueError, match=r"sum\(1 - rate\) >= 1"):
-        MissingMask.generate(IDS[:10], ("a", "b"), (0.6, 0.6), seed=0, style="combinations")
-    boundary = MissingMask.generate(IDS[:10], ("a", "b"), (0.5, 0.5), seed=0, style="combinations")
+        MissingMask.generate(IDS[:10], ("a", "b"), (0.6, 0.6), seed=0, style="combinations", all_missing="swap")
+    boundary = MissingMask.generate(IDS[:10], ("a", "b"), (0.5, 0.5), seed=0, style="combinations", all_missing="swap")
     assert boundary.missing_counts() == [5, 5]
 
 
@@ -137,23 +137,25 @@ def test_counts_at_the_boundary_with_an_odd_number_of_samples_give_every_sample_
     """(0.5, 0.5) on an odd N: half up would miss ceil(N/2) of each, N - 1 present cells for N samples.
     One count goes down by one instead (AVMNIST's 945 training samples at the paper's (0.5, 0.5))."""
     ids = [f"s{i}" for i in range(n)]
-    three = MissingMask.generate(ids[:5], ("a", "b", "c"), (0.7, 0.7, 0.6), seed=1)  # 3.5, 3.5, 3.0 missing
+    three = MissingMask.generate(
+        ids[:5], ("a", "b", "c"), (0.7, 0.7, 0.6), seed=1, all_missing="swap"
+    )  # 3.5, 3.5, 3.0 missing
     assert three.missing_counts() == [4, 3, 3]  # half up gives 4, 4, 3: 4 present cells; one 4 goes down
     assert bool(three.present.any(dim=1).all())
-    mask = MissingMask.generate(ids, ("a", "b"), (0.5, 0.5), seed=1)
+    mask = MissingMask.generate(ids, ("a", "b"), (0.5, 0.5), seed=1, all_missing="swap")
     assert bool(mask.present.any(dim=1).all())
     assert bool((mask.present.sum(dim=1) == 1).all())  # exactly N present cells for N samples
     assert sorted(mask.missing_counts()) == [n // 2, n // 2 + 1]
     # rates that are not at the boundary keep round half up; rates below it are still an error
-    assert MissingMask.generate(ids, ("a", "b"), (0.5, 0.3), seed=1).missing_counts() == [
+    assert MissingMask.generate(ids, ("a", "b"), (0.5, 0.3), seed=1, all_missing="swap").missing_counts() == [
         math.floor(0.5 * n + 0.5),
         math.floor(0.3 * n + 0.5),
     ]
     with pytest.raises(ValueError, match="present cells"):
-        MissingMask.generate(ids, ("a", "b"), (0.5, 0.6), seed=1)
+        MissingMask.generate(ids, ("a", "b"), (0.5, 0.6), seed=1, all_missing="swap")
 
 
-def test_combinations_without_redraw_is_independent_dropping() -> None:
+def test_combinations_with_exclude_is_independent_dropping() -> None:
     rates = (0.2, 0.5, 0.8)
     mask = MissingMask.generate(IDS, MODS, rates, seed=3, style="combinations", all_missing="exclude")
     reference = _reference_pattern_counts(len(IDS), rates)
@@ -173,36 +175,36 @@ def test_exclude_drops_exactly_the_all_missing_rows() -> None:
     assert len(IDS) - len(comb) == _reference_pattern_counts(len(IDS), rates)[()]
 
 
-def test_redraw_that_cannot_keep_counts_is_an_error() -> None:
+def test_swap_that_cannot_keep_counts_is_an_error() -> None:
     with pytest.raises(ValueError, match=r"all_missing='exclude'"):
-        MissingMask.generate(IDS[:10], ("a", "b"), (0.6, 0.6), seed=0)
+        MissingMask.generate(IDS[:10], ("a", "b"), (0.6, 0.6), seed=0, all_missing="swap")
 
 
 @pytest.mark.parametrize("bad", [1.0, -0.1, 1.5, float("nan")])
 def test_rates_outside_unit_interval_name_the_value(bad: float) -> None:
     with pytest.raises(ValueError, match=r"rate 1 must be in \[0, 1\).*" + str(bad).replace(".", r"\.")):
-        MissingMask.generate(IDS, MODS, (0.1, bad, 0.2), seed=0)
+        MissingMask.generate(IDS, MODS, (0.1, bad, 0.2), seed=0, all_missing="swap")
 
 
 def test_other_bad_arguments() -> None:
     with pytest.raises(ValueError, match="expected 3 missing rates"):
-        MissingMask.generate(IDS, MODS, (0.1, 0.2), seed=0)
+        MissingMask.generate(IDS, MODS, (0.1, 0.2), seed=0, all_missing="swap")
     with pytest.raises(ValueError, match="unique"):
-        MissingMask.generate(["a", "a"], MODS, (0.1, 0.2, 0.3), seed=0)
+        MissingMask.generate(["a", "a"], MODS, (0.1, 0.2, 0.3), seed=0, all_missing="swap")
     with pytest.raises(ValueError, match="style"):
-        MissingMask.generate(IDS, MODS, (0.1, 0.2, 0.3), seed=0, style="random")
+        MissingMask.generate(IDS, MODS, (0.1, 0.2, 0.3), seed=0, style="random", all_missing="swap")
     with pytest.raises(TypeError, match="seed"):
-        MissingMask.generate(IDS, MODS, (0.1, 0.2, 0.3), seed=None)  # type: ignore[arg-type]
+        MissingMask.generate(IDS, MODS, (0.1, 0.2, 0.3), seed=None, all_missing="swap")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="seed must be a non-negative int, got -1"):
-        MissingMask.generate(IDS, MODS, (0.1, 0.2, 0.3), seed=-1)
+        MissingMask.generate(IDS, MODS, (0.1, 0.2, 0.3), seed=-1, all_missing="swap")
     with pytest.raises(ValueError, match="one-dimensional"):
-        MissingMask.generate(IDS, MODS, np.zeros((3, 1)), seed=0)
+        MissingMask.generate(IDS, MODS, np.zeros((3, 1)), seed=0, all_missing="swap")
     with pytest.raises(ValueError, match="every modality missing"):
         MissingMask(["a"], ("x",), torch.tensor([[False]]))
 
 
 def test_lookup_follows_ids_not_positions() -> None:
-    mask = MissingMask.generate(IDS, MODS, (0.3, 0.3, 0.3), seed=0)
+    mask = MissingMask.generate(IDS, MODS, (0.3, 0.3, 0.3), seed=0, all_missing="swap")
     order = torch.randperm(len(IDS), generator=torch.Generator().manual_seed(0)).tolist()
     looked = mask.lookup([IDS[i] for i in order])
     assert torch.equal(looked, mask.present[order])
@@ -218,7 +220,7 @@ def test_full_and_subset() -> None:
         MissingMask.subset(IDS[:5], MODS, ["w"])
 
 
-@pytest.mark.parametrize("all_missing", ["redraw", "exclude"])
+@pytest.mark.parametrize("all_missing", ["swap", "exclude"])
 def test_csv_round_trip(tmp_path: Path, all_missing: str) -> None:
     mask = MissingMask.generate(IDS, MODS, (0.8, 0.5, 0.5), seed=4, all_missing=all_missing)
     path = mask.save_csv(tmp_path / "masks" / "seed4.csv")
@@ -236,7 +238,7 @@ def test_csv_round_trip(tmp_path: Path, all_missing: str) -> None:
 
 
 def test_file_for_another_dataset_is_an_error(tmp_path: Path) -> None:
-    path = MissingMask.generate(IDS, MODS, (0.2, 0.2, 0.2), seed=0).save_csv(tmp_path / "m.csv")
+    path = MissingMask.generate(IDS, MODS, (0.2, 0.2, 0.2), seed=0, all_missing="swap").save_csv(tmp_path / "m.csv")
     with pytest.raises(ValueError, match=r"m\.csv.*drawn for 1000 ids"):
         MissingMask.load_csv(path, expected_ids=IDS[:999])
     with pytest.raises(ValueError, match=r"m\.csv.*other ids/order"):
@@ -246,7 +248,7 @@ def test_file_for_another_dataset_is_an_error(tmp_path: Path) -> None:
 
 
 def test_corrupt_mask_files_name_the_file_and_line(tmp_path: Path) -> None:
-    path = MissingMask.generate(IDS[:4], MODS, (0.2, 0.2, 0.2), seed=0).save_csv(tmp_path / "m.csv")
+    path = MissingMask.generate(IDS[:4], MODS, (0.2, 0.2, 0.2), seed=0, all_missing="swap").save_csv(tmp_path / "m.csv")
     lines = path.read_text().splitlines()
     (tmp_path / "bad.csv").write_text("\n".join([*lines[:3], "s0001,1,2,0", *lines[4:]]) + "\n")
     with pytest.raises(ValueError, match=r"bad\.csv, line 4"):
@@ -258,18 +260,20 @@ def test_corrupt_mask_files_name_the_file_and_line(tmp_path: Path) -> None:
 
 def test_load_or_generate_checks_settings(tmp_path: Path) -> None:
     path = tmp_path / "mask.csv"
-    first = MissingMask.load_or_generate(path, IDS, MODS, (0.2, 0.5, 0.8), seed=1)
-    again = MissingMask.load_or_generate(path, IDS, MODS, (0.2, 0.5, 0.8), seed=1)
+    first = MissingMask.load_or_generate(path, IDS, MODS, (0.2, 0.5, 0.8), seed=1, all_missing="swap")
+    again = MissingMask.load_or_generate(path, IDS, MODS, (0.2, 0.5, 0.8), seed=1, all_missing="swap")
     assert torch.equal(first.present, again.present)
     with pytest.raises(ValueError, match=r"seed: file 1 vs requested 2"):
-        MissingMask.load_or_generate(path, IDS, MODS, (0.2, 0.5, 0.8), seed=2)
+        MissingMask.load_or_generate(path, IDS, MODS, (0.2, 0.5, 0.8), seed=2, all_missing="swap")
 
 
 @pytest.mark.parametrize("rates", [np.array([0.2, 0.5, 0.8]), torch.tensor([0.2, 0.5, 0.8], dtype=torch.float64)])
 def test_rates_may_be_arrays_or_tensors(rates: np.ndarray | torch.Tensor) -> None:
-    mask = MissingMask.generate(IDS, MODS, rates, seed=1)
+    mask = MissingMask.generate(IDS, MODS, rates, seed=1, all_missing="swap")
     assert mask.rates == (0.2, 0.5, 0.8)
-    assert torch.equal(mask.present, MissingMask.generate(IDS, MODS, (0.2, 0.5, 0.8), seed=1).present)
+    assert torch.equal(
+        mask.present, MissingMask.generate(IDS, MODS, (0.2, 0.5, 0.8), seed=1, all_missing="swap").present
+    )
 
 
 def _partial_availability(n: int, seed: int) -> torch.Tensor:
@@ -287,7 +291,7 @@ def _partial_availability(n: int, seed: int) -> torch.Tensor:
 def test_counts_draw_among_the_available_cells(seed: int, rates: tuple[float, float, float]) -> None:
     n = 300
     available = _partial_availability(n, seed)
-    mask = MissingMask.generate(IDS[:n], MODS, rates, seed=seed, available=available)
+    mask = MissingMask.generate(IDS[:n], MODS, rates, seed=seed, available=available, all_missing="swap")
     present = mask.present
     assert not bool((present & ~available).any())  # cells the source lacks stay missing
     assert bool(present.any(dim=1).all())  # never all-missing, with the source's gaps included
@@ -303,23 +307,23 @@ def test_counts_with_availability_that_cannot_be_met_is_an_error() -> None:
     available[:, 1] = True
     available[:3, 0] = True
     with pytest.raises(ValueError, match=r"modality 0: rate 0.5 asks for 5 of 10 samples to miss it, but only 3"):
-        MissingMask.generate(IDS[:10], ("a", "b"), (0.5, 0.0), seed=0, available=available)
+        MissingMask.generate(IDS[:10], ("a", "b"), (0.5, 0.0), seed=0, available=available, all_missing="swap")
     with pytest.raises(ValueError, match=r"available must be Bool\[10, 2\]"):
-        MissingMask.generate(IDS[:10], ("a", "b"), (0.1, 0.1), seed=0, available=available[:5])
+        MissingMask.generate(IDS[:10], ("a", "b"), (0.1, 0.1), seed=0, available=available[:5], all_missing="swap")
 
 
 def test_samples_without_any_available_modality() -> None:
     available = _partial_availability(50, 0)
     available[[4, 9], :] = False
     with pytest.raises(ValueError, match=r"2 id\(s\), e.g. \['s0004', 's0009'\] have no modality available"):
-        MissingMask.generate(IDS[:50], MODS, (0.1, 0.1, 0.1), seed=0, available=available)
+        MissingMask.generate(IDS[:50], MODS, (0.1, 0.1, 0.1), seed=0, available=available, all_missing="swap")
     mask = MissingMask.generate(IDS[:50], MODS, (0.1, 0.1, 0.1), seed=0, available=available, all_missing="exclude")
     assert "s0004" not in mask
     assert "s0009" not in mask
     assert not bool((mask.present & ~available[[IDS.index(sid) for sid in mask.sample_ids]]).any())
 
 
-@pytest.mark.parametrize("all_missing", ["redraw", "exclude"])
+@pytest.mark.parametrize("all_missing", ["swap", "exclude"])
 def test_combinations_respect_availability(all_missing: str) -> None:
     available = _partial_availability(400, 3)
     mask = MissingMask.generate(
@@ -328,11 +332,11 @@ def test_combinations_respect_availability(all_missing: str) -> None:
     rows = [IDS.index(sid) for sid in mask.sample_ids]
     assert not bool((mask.present & ~available[rows]).any())
     assert bool(mask.present.any(dim=1).all())
-    assert (len(mask) == 400) == (all_missing == "redraw")
+    assert (len(mask) == 400) == (all_missing == "swap")
 
 
 def test_hand_edits_of_a_mask_file_are_detected(tmp_path: Path) -> None:
-    mask = MissingMask.generate(IDS[:20], MODS, (0.2, 0.5, 0.4), seed=0)
+    mask = MissingMask.generate(IDS[:20], MODS, (0.2, 0.5, 0.4), seed=0, all_missing="swap")
     path = mask.save_csv(tmp_path / "m.csv")
     lines = path.read_text().splitlines()
     row = next(i for i in range(2, len(lines)) if lines[i].endswith(",0"))
@@ -348,7 +352,7 @@ def test_hand_edits_of_a_mask_file_are_detected(tmp_path: Path) -> None:
 
 
 def test_mask_file_records_realised_rates(tmp_path: Path) -> None:
-    mask = MissingMask.generate(IDS, MODS, (0.2, 0.5, 0.8), seed=0, style="combinations")
+    mask = MissingMask.generate(IDS, MODS, (0.2, 0.5, 0.8), seed=0, style="combinations", all_missing="swap")
     meta = json.loads(mask.save_csv(tmp_path / "m.csv").read_text().splitlines()[0][len("# mce-data-mask ") :])
     assert meta["realised_rates"] == [k / len(IDS) for k in mask.missing_counts()]
     assert all(abs(a - b) <= 1 / len(IDS) for a, b in zip(meta["realised_rates"], (0.2, 0.5, 0.8), strict=True))
@@ -357,12 +361,16 @@ def test_mask_file_records_realised_rates(tmp_path: Path) -> None:
 def test_load_or_generate_with_availability(tmp_path: Path) -> None:
     available = _partial_availability(100, 0)
     path = tmp_path / "mask.csv"
-    first = MissingMask.load_or_generate(path, IDS[:100], MODS, (0.2, 0.2, 0.2), seed=1, available=available)
-    again = MissingMask.load_or_generate(path, IDS[:100], MODS, (0.2, 0.2, 0.2), seed=1, available=available)
+    first = MissingMask.load_or_generate(
+        path, IDS[:100], MODS, (0.2, 0.2, 0.2), seed=1, available=available, all_missing="swap"
+    )
+    again = MissingMask.load_or_generate(
+        path, IDS[:100], MODS, (0.2, 0.2, 0.2), seed=1, available=available, all_missing="swap"
+    )
     assert torch.equal(first.present, again.present)
     assert not bool((first.present & ~available).any())
     with pytest.raises(ValueError, match=r"mask\.csv: existing mask was drawn with other settings \(availability"):
-        MissingMask.load_or_generate(path, IDS[:100], MODS, (0.2, 0.2, 0.2), seed=1)
+        MissingMask.load_or_generate(path, IDS[:100], MODS, (0.2, 0.2, 0.2), seed=1, all_missing="swap")
 
 
 def test_tight_availability_is_met_for_every_seed() -> None:
@@ -370,21 +378,25 @@ def test_tight_availability_is_met_for_every_seed() -> None:
     ids = [f"s{i}" for i in range(8)]
     available = torch.tensor([[True, False]] * 5 + [[False, True]] * 2 + [[True, True]])
     for seed in range(20):
-        mask = MissingMask.generate(ids, ("a", "b"), (0.2, 0.4), seed=seed, style="combinations", available=available)
+        mask = MissingMask.generate(
+            ids, ("a", "b"), (0.2, 0.4), seed=seed, style="combinations", available=available, all_missing="swap"
+        )
         assert bool(mask.present.any(1).all())
         assert not bool((mask.present & ~available).any())
 
 
 def test_float32_rates_mean_the_decimal_they_print_as() -> None:
     ids = [f"s{i}" for i in range(10)]
-    from_floats = MissingMask.generate(ids, ("a", "b"), (0.35, 0.15), seed=0)
-    from_tensor = MissingMask.generate(ids, ("a", "b"), torch.tensor([0.35, 0.15]), seed=0)
+    from_floats = MissingMask.generate(ids, ("a", "b"), (0.35, 0.15), seed=0, all_missing="swap")
+    from_tensor = MissingMask.generate(ids, ("a", "b"), torch.tensor([0.35, 0.15]), seed=0, all_missing="swap")
     assert from_tensor.missing_counts() == from_floats.missing_counts() == [4, 2]  # round half up of 3.5
     assert torch.equal(from_tensor.present, from_floats.present)
 
 
 def test_rates_just_inside_the_feasible_boundary_fit() -> None:
     ids = [f"s{i}" for i in range(1000)]
-    mask = MissingMask.generate(ids, ("a", "b", "c"), (0.7, 0.7, 0.6 - 1e-4), seed=0, style="combinations")
+    mask = MissingMask.generate(
+        ids, ("a", "b", "c"), (0.7, 0.7, 0.6 - 1e-4), seed=0, style="combinations", all_missing="swap"
+    )
     assert mask.missing_counts() == [700, 700, 600]
     assert bool(mask.present.any(1).all())

@@ -16,6 +16,7 @@ from mce_data.brats_npy import BraTSNpy, write_brats_npy
 from mce_data.brats_preprocess import regions
 from mce_data.collate import Batch, collate_incomplete
 from mce_data.download import download
+from mce_data.errors import DataFileError
 from mce_data.iemocap import IEMOCAP
 from mce_data.incomplete import IncompleteDataset, IncompleteSample
 from mce_data.masks import MissingMask
@@ -44,6 +45,7 @@ __all__ = [
     "BraTS",
     "BraTSLayout",
     "BraTSNpy",
+    "DataFileError",
     "IncompleteDataset",
     "IncompleteSample",
     "MissingMask",

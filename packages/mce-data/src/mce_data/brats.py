@@ -34,6 +34,7 @@ from mce_data.brats_preprocess import (
     remap_labels,
     zscore_in_mask,
 )
+from mce_data.errors import DataFileError
 from mce_data.sample import Sample
 
 MODALITIES: tuple[str, ...] = ("flair", "t1", "t1ce", "t2")
@@ -232,9 +233,10 @@ class BraTS:
             if path is not None:
                 volumes[m] = torch.from_numpy(read_nifti(path))
                 if tuple(volumes[m].shape) != tuple(target.shape):
-                    raise ValueError(
-                        f"{path}: shape {tuple(volumes[m].shape)} differs from the segmentation "
-                        f"{seg_path.name} {tuple(target.shape)}"
+                    raise DataFileError(
+                        path,
+                        f"shape {tuple(volumes[m].shape)} differs from the segmentation "
+                        f"{seg_path.name} {tuple(target.shape)}",
                     )
         if self.normalize:
             mask = self._brain_mask(case, volumes, tuple(target.shape))
@@ -253,5 +255,5 @@ class BraTS:
             return torch.stack([v != 0 for v in volumes.values()]).any(dim=0)
         mask = torch.from_numpy(read_nifti(path)) != 0
         if tuple(mask.shape) != shape:
-            raise ValueError(f"{path}: brain mask shape {tuple(mask.shape)} differs from the volumes {shape}")
+            raise DataFileError(path, f"brain mask shape {tuple(mask.shape)} differs from the volumes {shape}")
         return mask

@@ -32,6 +32,7 @@ import torch
 
 from mce_data.brats import MODALITIES, BraTS
 from mce_data.brats_preprocess import SharedEpoch, crop_corner, crop_generator, remap_labels
+from mce_data.errors import DataFileError
 from mce_data.sample import Sample
 
 #: Channel order of mmFormer's ``vol`` arrays.
@@ -46,7 +47,7 @@ def _load(path: Path) -> npt.NDArray[Any]:
     try:
         return cast(npt.NDArray[Any], np.load(path, mmap_mode="r", allow_pickle=False))
     except Exception as error:  # truncated headers raise ValueError, short data raises OSError/EOFError
-        raise ValueError(f"{path}: not a readable .npy array ({type(error).__name__}: {error})") from error
+        raise DataFileError(path, f"not a readable .npy array ({type(error).__name__}: {error})") from error
 
 
 class BraTSNpy:
@@ -131,9 +132,9 @@ class BraTSNpy:
         vol_path, seg_path = self.root / "vol" / f"{name}_vol.npy", self.root / "seg" / f"{name}_seg.npy"
         vol, seg = _load(vol_path), _load(seg_path)
         if vol.ndim != 4 or vol.shape[-1] != len(NPY_CHANNELS):
-            raise ValueError(f"{vol_path}: expected shape [H, W, D, 4]; got {vol.shape}")
+            raise DataFileError(vol_path, f"expected shape [H, W, D, 4]; got {vol.shape}")
         if seg.shape != vol.shape[:3]:
-            raise ValueError(f"{seg_path}: shape {seg.shape} differs from the volume's {vol.shape[:3]}")
+            raise DataFileError(seg_path, f"shape {seg.shape} differs from the volume's {vol.shape[:3]}")
         if self.crop_size is not None:
             h, w, d = crop_corner(seg.shape, self.crop_size, crop_generator(self.seed, self.epoch, index % len(self)))
             ch, cw, cd = self.crop_size
@@ -142,9 +143,9 @@ class BraTSNpy:
             volume = torch.from_numpy(np.array(vol, dtype=np.float32))
             labels = np.array(seg)
         except Exception as error:
-            raise ValueError(f"{vol_path}: the array data cannot be read ({error})") from error
+            raise DataFileError(vol_path, f"the array data cannot be read ({error})") from error
         if not torch.isfinite(volume).all():
-            raise ValueError(f"{vol_path}: the volume holds NaN or infinite values")
+            raise DataFileError(vol_path, "the volume holds NaN or infinite values")
         target = remap_labels(labels, _PREPROCESSED_LABELS, str(seg_path))
         if self.crop_size is not None:
             missing = [c - s for c, s in zip(self.crop_size, target.shape, strict=False)]

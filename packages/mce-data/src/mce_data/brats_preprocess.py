@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.nn import functional
 
 from mce_data._optional import require
+from mce_data.errors import DataFileError
 
 #: BraTS2020 label -> training label (``4 -> 3``); a value outside the keys is an error.
 BRATS20_LABELS: Mapping[int, int] = {0: 0, 1: 1, 2: 2, 4: 3}
@@ -28,7 +29,7 @@ def read_nifti(path: Path, *, as_float: bool = True) -> np.ndarray:
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file is not a readable 3-D NIfTI image (truncated, corrupt, wrong rank,
+        DataFileError: the file is not a readable 3-D NIfTI image (truncated, corrupt, wrong rank,
             non-finite values); the message names the file.
     """
     nibabel = require("nibabel")
@@ -38,13 +39,13 @@ def read_nifti(path: Path, *, as_float: bool = True) -> np.ndarray:
         image = nibabel.load(str(path))
         array = np.asarray(image.dataobj, dtype=np.float32 if as_float else None)
     except Exception as error:  # nibabel raises many types (EOFError, zlib.error, ImageFileError...)
-        raise ValueError(f"{path}: not a readable NIfTI volume ({type(error).__name__}: {error})") from error
+        raise DataFileError(path, f"not a readable NIfTI volume ({type(error).__name__}: {error})") from error
     if array.ndim == 4 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim != 3:
-        raise ValueError(f"{path}: expected a 3-D volume; got shape {array.shape}")
+        raise DataFileError(path, f"expected a 3-D volume; got shape {array.shape}")
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-        raise ValueError(f"{path}: the volume holds NaN or infinite values")
+        raise DataFileError(path, "the volume holds NaN or infinite values")
     return array
 
 
@@ -57,19 +58,19 @@ def remap_labels(labels: np.ndarray, mapping: Mapping[int, int], source: str) ->
         source: the file the labels came from, quoted in errors.
 
     Raises:
-        ValueError: a value is not a whole number or is not a key of ``mapping``.
+        DataFileError: a value is not a whole number or is not a key of ``mapping`` (names ``source``).
 
     >>> remap_labels(np.array([0, 1, 2, 4]), BRATS20_LABELS, "seg.nii.gz").tolist()
     [0, 1, 2, 3]
     """
     if np.issubdtype(labels.dtype, np.floating) and not np.array_equal(labels, np.round(labels)):
-        raise ValueError(f"{source}: label values must be whole numbers; found fractional values")
+        raise DataFileError(source, "label values must be whole numbers; found fractional values")
     values = np.unique(labels).astype(np.int64)
     unexpected = sorted(int(v) for v in values if int(v) not in mapping)
     if unexpected:
-        raise ValueError(
-            f"{source}: label values {unexpected} are outside the expected set {sorted(mapping)} "
-            f"(found {values.tolist()})"
+        raise DataFileError(
+            source,
+            f"label values {unexpected} are outside the expected set {sorted(mapping)} (found {values.tolist()})",
         )
     lookup = np.zeros(int(values.max()) + 1, dtype=np.int64)
     for raw, new in mapping.items():

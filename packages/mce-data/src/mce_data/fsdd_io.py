@@ -1,7 +1,7 @@
 """Free Spoken Digit Dataset files: ``{digit}_{speaker}_{take}.wav``, PCM 16-bit mono 8 kHz.
 
 Read with the standard library's :mod:`wave` (no extra needed); corrupt, truncated, empty or
-non-8 kHz/mono/16-bit files are a ``ValueError`` naming the file.
+non-8 kHz/mono/16-bit files are a :class:`~mce_data.errors.DataFileError` naming the file.
 
 >>> import tempfile, pathlib, numpy as np
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "3_theo_7.wav"
@@ -19,6 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
+
+from mce_data.errors import DataFileError
 
 SAMPLE_RATE = 8000
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
@@ -63,16 +65,15 @@ def read_wav(path: Path) -> NDArray[np.float32]:
             )  # fmt: skip
             data = stream.readframes(frames)
     except (wave.Error, EOFError, OSError) as error:
-        raise ValueError(f"{path}: corrupt wav file ({error})") from error
+        raise DataFileError(path, f"corrupt wav file ({type(error).__name__}: {error})") from error
     if channels != 1 or width != 2 or rate != SAMPLE_RATE:
-        raise ValueError(
-            f"{path}: expected PCM 16-bit mono at {SAMPLE_RATE} Hz, got {channels} channel(s), "
-            f"{8 * width}-bit, {rate} Hz"
+        raise DataFileError(
+            path, f"expected PCM 16-bit mono at {SAMPLE_RATE} Hz, got {channels} channel(s), {8 * width}-bit, {rate} Hz"
         )
     if frames == 0:
-        raise ValueError(f"{path}: the wav file holds no audio (0 frames)")
+        raise DataFileError(path, "the wav file holds no audio (0 frames)")
     if len(data) != frames * width * channels:
-        raise ValueError(f"{path}: truncated wav data: header says {frames} frames, found {len(data) // width}")
+        raise DataFileError(path, f"truncated wav data: header says {frames} frames, found {len(data) // width}")
     return (np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0).astype(np.float32)
 
 

@@ -16,7 +16,8 @@ only the ComParE acoustic features are normalised, with the fold's training mean
 (unless ``normalize=True`` asks for ``<stem>_mean_std.h5``). An utterance absent from a feature file,
 or stored there as an empty ``[0, D]`` array, is a missing modality: ``Float[0, D]`` with
 ``available = False`` (MMIN's features genuinely lack some). More than ``max_absent`` (default half)
-of a split's ids absent from one file means the file belongs to another dataset: a ``ValueError``.
+of a split's ids absent from one file means the file belongs to another dataset: a ``DataFileError``.
+Every unreadable or malformed file is a :class:`~mce_data.errors.DataFileError` naming it.
 Target: ``Long[]`` class index (IEMOCAP in MMIN: 0 anger, 1 happiness + excitement, 2 neutral, 3 sadness).
 """
 
@@ -32,6 +33,7 @@ import torch
 from torch import Tensor
 
 from mce_data._h5 import PerProcessFiles
+from mce_data.errors import DataFileError
 from mce_data.iemocap_io import FOLDERS as FOLDERS
 from mce_data.iemocap_io import LAYOUT_HELP as LAYOUT_HELP
 from mce_data.iemocap_io import MODALITIES as MODALITIES
@@ -59,7 +61,7 @@ class IEMOCAP:
             ``h5_to_dict``); otherwise each item is read from the open HDF5 files on demand.
         target_root: where ``<cv>/..._label.npy`` live (default ``root / "target"``).
         max_absent: the largest fraction of the split's ids that may be absent from one feature file
-            (they are missing modalities); more is a ``ValueError`` naming the file (a foreign file).
+            (they are missing modalities); more is a ``DataFileError`` naming the file (a foreign file).
 
     >>> import tempfile
     >>> from mce_data.synthetic_iemocap import write_synthetic_iemocap
@@ -99,8 +101,8 @@ class IEMOCAP:
         self.names = decode_names(read_npy(name_path, names=True), str(name_path))
         self.labels = decode_labels(read_npy(label_path), str(label_path))
         if len(self.names) != len(self.labels):
-            raise ValueError(
-                f"{label_path}: {len(self.labels)} labels but {name_path.name} lists {len(self.names)} names"
+            raise DataFileError(
+                label_path, f"{len(self.labels)} labels but {name_path.name} lists {len(self.names)} names"
             )
         if not 0.0 <= max_absent <= 1.0:
             raise ValueError(f"max_absent must be a fraction in [0, 1]; got {max_absent!r}")
@@ -150,9 +152,10 @@ class IEMOCAP:
             listed = [name in file for name in self.names]
             absent = len(listed) - sum(listed)
             if self.names and absent / len(self.names) > max_absent:
-                raise ValueError(
-                    f"{self.paths[m]}: {absent} of the {len(self.names)} utterance ids of fold {self.cv} "
-                    f"{self.split!r} are absent from it (more than max_absent={max_absent}); another dataset's file?"
+                raise DataFileError(
+                    self.paths[m],
+                    f"{absent} of the {len(self.names)} utterance ids of fold {self.cv} "
+                    f"{self.split!r} are absent from it (more than max_absent={max_absent}); another dataset's file?",
                 )
             has = zip(self.names, listed, strict=True)
             columns.append([ok and getattr(file[name], "shape", (0,))[0] > 0 for name, ok in has])
@@ -164,26 +167,26 @@ class IEMOCAP:
             item = file[key]
             if getattr(item, "ndim", None) == 2:
                 return int(item.shape[1])
-            raise ValueError(f"{self.paths[modality]}: '{key}' must be a [T, D] dataset; got {item!r}")
-        raise ValueError(f"{self.paths[modality]}: the feature file holds no utterances")
+            raise DataFileError(self.paths[modality], f"'{key}' must be a [T, D] dataset; got {item!r}")
+        raise DataFileError(self.paths[modality], "the feature file holds no utterances")
 
     def _fold_stats(self, path: Path) -> tuple[Tensor, Tensor]:
         file = open_h5(path)
         try:
             if str(self.cv) not in file:
-                raise ValueError(f"{path}: no group '{self.cv}' (fold) in {sorted(file)}")
+                raise DataFileError(path, f"no group '{self.cv}' (fold) in {sorted(file)}")
             group = file[str(self.cv)]
             mean = np.asarray(group["mean"][()], dtype=np.float32).reshape(-1)
             std = np.asarray(group["std"][()], dtype=np.float32).reshape(-1)
         except KeyError as error:
-            raise ValueError(f"{path}: fold '{self.cv}' lacks 'mean' or 'std' ({error})") from error
+            raise DataFileError(path, f"fold '{self.cv}' lacks 'mean' or 'std' ({error})") from error
         finally:
             file.close()
         dim = self.dims["acoustic"]
         if mean.shape != (dim,) or std.shape != (dim,):
-            raise ValueError(f"{path}: mean / std must have shape [{dim}]; got {mean.shape} and {std.shape}")
+            raise DataFileError(path, f"mean / std must have shape [{dim}]; got {mean.shape} and {std.shape}")
         if not (np.isfinite(mean).all() and np.isfinite(std).all()) or (std < 0).any():
-            raise ValueError(f"{path}: fold '{self.cv}' mean / std hold NaN, inf or negative std values")
+            raise DataFileError(path, f"fold '{self.cv}' mean / std hold NaN, inf or negative std values")
         return torch.from_numpy(mean), torch.from_numpy(np.where(std == 0, 1.0, std).astype(np.float32))
 
     def _read(self, index: int) -> Sample:
@@ -199,15 +202,15 @@ class IEMOCAP:
             try:
                 array = np.asarray(file[name][()], dtype=np.float32)
             except Exception as error:
-                raise ValueError(f"{self.paths[m]}: cannot read '{name}' ({type(error).__name__}: {error})") from error
+                raise DataFileError(self.paths[m], f"cannot read '{name}' ({type(error).__name__}: {error})") from error
             if array.ndim != 2 or array.shape[1] != self.dims[m]:
-                raise ValueError(f"{self.paths[m]}: '{name}' must be [T, {self.dims[m]}]; got {array.shape}")
+                raise DataFileError(self.paths[m], f"'{name}' must be [T, {self.dims[m]}]; got {array.shape}")
             if array.shape[0] == 0:  # empty: a missing modality, as an absent id
                 inputs[m] = torch.zeros(0, self.dims[m])
                 available.append(False)
                 continue
             if not np.isfinite(array).all():
-                raise ValueError(f"{self.paths[m]}: '{name}' holds NaN or infinite values")
+                raise DataFileError(self.paths[m], f"'{name}' holds NaN or infinite values")
             feature = torch.from_numpy(array)
             if m == "acoustic" and self.mean is not None and self.std is not None:
                 feature = (feature - self.mean) / self.std

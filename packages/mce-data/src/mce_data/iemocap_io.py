@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mce_data._optional import require
+from mce_data.errors import DataFileError
 
 MODALITIES: tuple[str, ...] = ("acoustic", "visual", "lexical")
 FOLDERS: Mapping[str, str] = {"acoustic": "A", "visual": "V", "lexical": "L"}
@@ -41,11 +42,11 @@ def open_h5(path: Path) -> Any:
     try:
         return h5py.File(path, "r")
     except OSError as error:
-        raise ValueError(f"{path}: not a readable HDF5 file ({error})") from error
+        raise DataFileError(path, f"not a readable HDF5 file ({error})") from error
 
 
 def read_npy(path: Path, *, names: bool = False) -> npt.NDArray[Any]:
-    """A target ``.npy`` array (pickled object arrays allowed with ``names``); unreadable files are ``ValueError``."""
+    """A target ``.npy`` array (object arrays of names allowed with ``names``); unreadable: ``DataFileError``."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such target file.\n{LAYOUT_HELP}")
     try:
@@ -53,9 +54,9 @@ def read_npy(path: Path, *, names: bool = False) -> npt.NDArray[Any]:
     except ValueError as error:
         if names and "allow_pickle" in str(error):  # object arrays of names, as some preprocessing writes
             return np.asarray(np.load(path, allow_pickle=True))
-        raise ValueError(f"{path}: not a readable .npy array ({error})") from error
+        raise DataFileError(path, f"not a readable .npy array ({error})") from error
     except (OSError, EOFError) as error:
-        raise ValueError(f"{path}: not a readable .npy array ({error})") from error
+        raise DataFileError(path, f"not a readable .npy array ({error})") from error
 
 
 def decode_names(array: npt.NDArray[Any], source: str) -> list[str]:
@@ -67,7 +68,7 @@ def decode_names(array: npt.NDArray[Any], source: str) -> list[str]:
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:
-        raise ValueError(f"{source}: int2name must have shape [N] or [N, 1]; got {array.shape}")
+        raise DataFileError(source, f"int2name must have shape [N] or [N, 1]; got {array.shape}")
     out = []
     for item in array.tolist():
         if isinstance(item, bytes):
@@ -75,17 +76,17 @@ def decode_names(array: npt.NDArray[Any], source: str) -> list[str]:
         elif isinstance(item, str):
             out.append(item)
         else:
-            raise ValueError(f"{source}: int2name entries must be bytes or str; got {type(item).__name__} {item!r}")
+            raise DataFileError(source, f"int2name entries must be bytes or str; got {type(item).__name__} {item!r}")
     repeated = sorted(name for name, n in Counter(out).items() if n > 1)
     if repeated:
-        raise ValueError(
-            f"{source}: int2name lists {len(repeated)} utterance id(s) more than once, e.g. {repeated[:3]}"
+        raise DataFileError(
+            source, f"int2name lists {len(repeated)} utterance id(s) more than once, e.g. {repeated[:3]}"
         )
     return out
 
 
 def decode_labels(array: npt.NDArray[Any], source: str, n_classes: int = N_CLASSES) -> npt.NDArray[np.int64]:
-    """Class indices from one-hot ``[N, C]`` or index ``[N]`` labels; a ``ValueError`` names the file and row.
+    """Class indices from one-hot ``[N, C]`` or index ``[N]`` labels; a ``DataFileError`` names the file and row.
 
     One-hot rows must hold exactly one 1 and zeros elsewhere (an all-zero, soft or NaN row is an error,
     never silently class 0); index labels must be whole numbers in ``0..C-1``.
@@ -94,25 +95,27 @@ def decode_labels(array: npt.NDArray[Any], source: str, n_classes: int = N_CLASS
     [2, 0]
     """
     if not np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_:
-        raise ValueError(f"{source}: labels must be numeric; got dtype {array.dtype}")
+        raise DataFileError(source, f"labels must be numeric; got dtype {array.dtype}")
     if array.ndim == 2:
         if array.shape[1] != n_classes:
-            raise ValueError(f"{source}: one-hot labels must have {n_classes} columns; got shape {array.shape}")
+            raise DataFileError(source, f"one-hot labels must have {n_classes} columns; got shape {array.shape}")
         ok = ((array == 0) | (array == 1)).all(axis=1) & ((array == 1).sum(axis=1) == 1)
         if not ok.all():
             row = int(np.flatnonzero(~ok)[0])
-            raise ValueError(
-                f"{source}: row {row} is not one-hot (exactly one 1, zeros elsewhere): {array[row].tolist()} "
-                f"({int((~ok).sum())} such rows)"
+            raise DataFileError(
+                source,
+                f"row {row} is not one-hot (exactly one 1, zeros elsewhere): {array[row].tolist()} "
+                f"({int((~ok).sum())} such rows)",
             )
         return np.asarray(np.argmax(array, axis=1), dtype=np.int64)
     if array.ndim != 1:
-        raise ValueError(f"{source}: labels must have shape [N] or [N, {n_classes}]; got {array.shape}")
+        raise DataFileError(source, f"labels must have shape [N] or [N, {n_classes}]; got {array.shape}")
     valid = np.isfinite(array) & (array == np.round(array)) & (array >= 0) & (array < n_classes)
     if not valid.all():
         row = int(np.flatnonzero(~valid)[0])
-        raise ValueError(
-            f"{source}: row {row}: label {array[row].item()!r} is outside the expected set {list(range(n_classes))} "
-            f"({int((~valid).sum())} such rows)"
+        raise DataFileError(
+            source,
+            f"row {row}: label {array[row].item()!r} is outside the expected set {list(range(n_classes))} "
+            f"({int((~valid).sum())} such rows)",
         )
     return array.astype(np.int64)

@@ -48,9 +48,10 @@ class IncompleteDataset(Dataset[IncompleteSample]):
 
     Items are :class:`IncompleteSample`; ``present = mask[id] & sample.available``. When the base has
     ``available_matrix()`` (:mod:`mce_data.sample`), rows that would end all-missing (the source lacks
-    every modality the mask keeps) are found up front: with a ``"redraw"`` mask that is a ``ValueError``
+    every modality the mask keeps) are found up front: with a mask that keeps every id (``"swap"``,
+    ``"redraw"``, or ``all_missing=None``: full, subset, per-class, hand-made) that is a ``ValueError``
     naming the ids (draw the mask with ``available=`` instead); with an ``"exclude"`` mask they are
-    dropped like the mask's own exclusions. Without ``available_matrix()``, such a sample is a
+    dropped like the mask's own exclusions (the paper's rule, Sec. 3.1). Without ``available_matrix()``, such a sample is a
     ``ValueError`` naming it when it is read. ``set_epoch`` is forwarded to the base (random crops).
     The dataset pickles (DataLoader workers) when ``base`` does, and indexing is deterministic.
 

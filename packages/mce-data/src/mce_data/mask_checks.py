@@ -16,8 +16,22 @@ from mce_data.mask_draw import BoolArray
 
 AvailableLike = Tensor | np.ndarray
 
-STYLES = ("counts", "combinations")
-ALL_MISSING = ("redraw", "exclude")
+STYLES = ("counts", "bernoulli", "combinations")
+"""The styles :meth:`~mce_data.masks.MissingMask.generate` draws (:mod:`mce_data.mask_modes`)."""
+ALL_MISSING = ("exclude", "swap", "redraw")
+"""What a drawn mask does with a sample left with no modality (:mod:`mce_data.mask_modes`); ``"exclude"`` is
+the paper's rule (Sec. 3.1: such samples are excluded from training) and every default."""
+OTHER_STYLES = ("per-class", "passion-csv", "mce-nuscenes-csv", "full", "subset", "custom")
+"""Masks not drawn from rates: :func:`~mce_data.mask_per_class.per_class_mask`, the official files
+(:mod:`mce_data.mask_passion`, :mod:`mce_data.mask_nuscenes`), :meth:`~mce_data.masks.MissingMask.full`,
+:meth:`~mce_data.masks.MissingMask.subset` and any hand-made ``MissingMask(ids, modalities, present)``."""
+
+
+def check_all_missing(all_missing: object) -> str:
+    """One of :data:`ALL_MISSING`; anything else is a ``ValueError`` listing them."""
+    if not isinstance(all_missing, str) or all_missing not in ALL_MISSING:
+        raise ValueError(f"all_missing must be one of {ALL_MISSING}, got {all_missing!r}")
+    return all_missing
 
 
 def ids_digest(sample_ids: Sequence[str]) -> str:

@@ -2,13 +2,16 @@
 
 A :class:`MissingMask` belongs to samples, not to batch positions: look rows up by id
 (:meth:`MissingMask.lookup`), so a sample keeps its mask across epochs, shuffles, workers and ranks.
-How rows are drawn is described in :mod:`mce_data.mask_draw`.
+How rows are drawn (styles ``"counts"``, ``"bernoulli"``, ``"combinations"``; all-missing modes ``"exclude"``,
+``"swap"``, ``"redraw"``) is described in :mod:`mce_data.mask_modes`.
 
 >>> mask = MissingMask.generate(["a", "b", "c", "d"], ("image", "audio"), (0.5, 0.25), seed=0)
->>> mask.present.shape, mask.missing_counts()
-(torch.Size([4, 2]), [2, 1])
+>>> mask.present.shape, mask.missing_counts(), mask.n_excluded
+(torch.Size([4, 2]), [2, 1], 0)
 >>> mask.lookup(["d", "a"]).shape
 torch.Size([2, 2])
+>>> mask.realised_missing_rates()
+[0.5, 0.25]
 """
 
 from __future__ import annotations
@@ -24,16 +27,19 @@ import torch
 from torch import Tensor
 
 from mce_data.mask_checks import ALL_MISSING as ALL_MISSING
+from mce_data.mask_checks import OTHER_STYLES as OTHER_STYLES
 from mce_data.mask_checks import STYLES as STYLES
 from mce_data.mask_checks import AvailableLike as AvailableLike
 from mce_data.mask_checks import available_digest as available_digest
+from mce_data.mask_checks import check_all_missing as check_all_missing
 from mce_data.mask_checks import check_available as check_available
 from mce_data.mask_checks import check_ids as check_ids
 from mce_data.mask_checks import check_modalities as check_modalities
 from mce_data.mask_checks import check_seed as check_seed
 from mce_data.mask_checks import ids_digest as ids_digest
 from mce_data.mask_checks import name_ids as name_ids
-from mce_data.mask_draw import BoolArray, RatesLike, check_rates, draw_combinations, draw_counts
+from mce_data.mask_draw import BoolArray, RatesLike, check_rates
+from mce_data.mask_modes import draw_presence
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,15 +47,18 @@ class MissingMask:
     """Which modality each sample has: ``present: Bool[N, M]``, row ``i`` for ``sample_ids[i]``.
 
     Attributes:
-        sample_ids: the ids, row order of ``present`` (``"exclude"`` masks lack the excluded ids).
+        sample_ids: the ids, row order of ``present`` (an ``"exclude"`` mask lacks the excluded ids).
         modalities: column order of ``present``.
         present: ``Bool[N, M]``; no row is all ``False``.
-        rates: the per-modality missing rates it was drawn from (``None`` for :meth:`full` / :meth:`subset`).
-        seed: the seed it was drawn with (``None`` for :meth:`full` / :meth:`subset`).
-        style: ``"counts"``, ``"combinations"``, ``"full"`` or ``"subset"``.
-        all_missing: ``"redraw"`` or ``"exclude"`` (see :mod:`mce_data.mask_draw`).
+        rates: the per-modality missing rates it was drawn from (``None`` when not drawn from rates).
+        seed: the seed it was drawn with (``None`` when not drawn, or drawn without randomness).
+        style: how it was made: a drawn style of :data:`STYLES` (``"counts"``, ``"bernoulli"``,
+            ``"combinations"``) or one of :data:`OTHER_STYLES` (``"per-class"``, ``"passion-csv"``,
+            ``"mce-nuscenes-csv"``, ``"full"``, ``"subset"``, ``"custom"`` for a hand-made mask).
+        all_missing: ``"exclude"``, ``"swap"`` or ``"redraw"`` (:mod:`mce_data.mask_modes`) for a drawn or loaded
+            mask; ``None`` for one that no such rule made (full, subset, per-class, hand-made: every id kept).
         source_digest: :func:`ids_digest` of the ids it was drawn for, before any exclusion.
-        n_source: how many ids it was drawn for, before any exclusion.
+        n_source: how many ids it was drawn for, before any exclusion (:attr:`n_excluded` left out).
         available_digest: :func:`available_digest` of the source availability it was drawn within
             (``None`` when drawn without one).
     """
@@ -59,8 +68,8 @@ class MissingMask:
     present: Tensor
     rates: tuple[float, ...] | None = None
     seed: int | None = None
-    style: str = "full"
-    all_missing: str = "redraw"
+    style: str = "custom"
+    all_missing: str | None = None
     source_digest: str = field(default="")
     n_source: int = 0
     available_digest: str | None = None
@@ -77,13 +86,15 @@ class MissingMask:
         if dead.numel():
             first = self.sample_ids[int(dead[0])]
             raise ValueError(f"sample {first!r} has every modality missing ({dead.numel()} such rows)")
-        if self.style not in (*STYLES, "full", "subset"):
-            raise ValueError(f"style must be one of {(*STYLES, 'full', 'subset')}, got {self.style!r}")
-        if self.all_missing not in ALL_MISSING:
-            raise ValueError(f"all_missing must be one of {ALL_MISSING}, got {self.all_missing!r}")
+        if self.style not in (*STYLES, *OTHER_STYLES):
+            raise ValueError(f"style must be one of {(*STYLES, *OTHER_STYLES)}, got {self.style!r}")
+        if self.all_missing is not None:
+            check_all_missing(self.all_missing)
         if not self.source_digest:
             object.__setattr__(self, "source_digest", ids_digest(self.sample_ids))
             object.__setattr__(self, "n_source", n)
+        if self.n_source < n:
+            raise ValueError(f"n_source ({self.n_source}) cannot be below the number of rows ({n})")
 
     # -- constructors ------------------------------------------------------------------------------
     @classmethod
@@ -95,30 +106,37 @@ class MissingMask:
         *,
         seed: int,
         style: str = "counts",
-        all_missing: str = "redraw",
+        all_missing: str = "exclude",
         available: AvailableLike | None = None,
     ) -> MissingMask:
-        """Draw a mask from per-modality missing rates, reproducibly from ``seed``.
+        """Draw a mask from per-modality missing rates, reproducibly from ``seed`` (:mod:`mce_data.mask_modes`).
 
         Args:
             sample_ids: ``N`` unique ids (``dataset.sample_ids()``); the row order of the result.
             modalities: ``M`` modality names (``dataset.modalities``).
             rates: ``M`` missing rates, each in ``[0, 1)`` (a sequence, numpy array or tensor).
             seed: a non-negative int; the same arguments and seed give the same mask.
-            style: ``"counts"`` (exact per-modality counts) or ``"combinations"`` (exact per-pattern counts).
-            all_missing: ``"redraw"`` (keep all ``N`` ids) or ``"exclude"`` (drop all-missing ids).
+            style: ``"counts"`` (exact per-modality counts), ``"bernoulli"`` (independent cells) or
+                ``"combinations"`` (exact per-pattern counts).
+            all_missing: what a sample drawn with no modality becomes: ``"exclude"`` (left out, the paper's rule;
+                :attr:`n_excluded` counts them), ``"swap"`` (takes a present cell from another sample, counts
+                exact) or ``"redraw"`` (its row drawn again until not empty, PASSION's practice).
             available: optional ``Bool[N, M]``, which modalities the source itself has
                 (:func:`mce_data.sample.available_matrix`). Cells the source lacks stay missing and the
-                draw happens among the available cells (:mod:`mce_data.mask_draw`): in ``"counts"`` style
-                ``k_m = round(r_m * N)`` available cells of ``m`` are dropped, never a sample's last
-                available one, so ``missing_counts()[m] = k_m + (N - A_m)`` with ``A_m`` samples having
-                ``m``. With ``"redraw"``, samples that have no modality at all are a ``ValueError`` naming
-                them; ``"exclude"`` drops them.
+                draw happens among the available cells: in ``"counts"`` style ``k_m = round(r_m * N)`` available
+                cells of ``m`` are dropped (with ``"swap"`` never a sample's last available one), so
+                ``missing_counts()[m] = k_m + (N - A_m)`` over all ``N`` with ``A_m`` samples having ``m``.
+                With ``"swap"`` or ``"redraw"``, samples that have no modality at all are a ``ValueError``
+                naming them; ``"exclude"`` drops them.
 
         >>> a = MissingMask.generate([f"s{i}" for i in range(50)], ("x", "y", "z"), (0.2, 0.5, 0.8), seed=3)
         >>> b = MissingMask.generate([f"s{i}" for i in range(50)], ("x", "y", "z"), (0.2, 0.5, 0.8), seed=3)
-        >>> bool((a.present == b.present).all()), a.missing_counts()
-        (True, [10, 25, 40])
+        >>> bool((a.present == b.present).all()), a.missing_counts(), a.n_excluded  # 4 drawn with nothing, left out
+        (True, [6, 21, 36], 4)
+        >>> swapped = MissingMask.generate([f"s{i}" for i in range(50)], ("x", "y", "z"), (0.2, 0.5, 0.8), seed=3,
+        ...                                all_missing="swap")
+        >>> swapped.missing_counts(), swapped.n_excluded
+        ([10, 25, 40], 0)
         """
         ids = check_ids(sample_ids)
         mods = check_modalities(modalities)
@@ -126,21 +144,16 @@ class MissingMask:
         seed = check_seed(seed)
         if style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, got {style!r}")
-        if all_missing not in ALL_MISSING:
-            raise ValueError(f"all_missing must be one of {ALL_MISSING}, got {all_missing!r}")
+        check_all_missing(all_missing)
         avail = None if available is None else check_available(available, len(ids), len(mods))
-        if avail is not None and all_missing == "redraw" and not avail.any(axis=1).all():
+        if avail is not None and all_missing != "exclude" and not avail.any(axis=1).all():
             has_any: BoolArray = np.asarray(avail.any(axis=1), dtype=bool)
             empty = [sid for sid, ok in zip(ids, has_any.tolist(), strict=True) if not ok]
             raise ValueError(
                 f"{name_ids(empty)} have no modality available in the source, so no mask can keep them; drop them "
                 f"from the dataset or use all_missing='exclude'"
             )
-        rng = np.random.default_rng(seed)
-        draw = draw_counts if style == "counts" else draw_combinations
-        rows = draw(len(ids), checked, rng, redraw=all_missing == "redraw", available=avail)
-        if avail is not None:
-            rows &= avail
+        rows = draw_presence(style, all_missing, len(ids), checked, np.random.default_rng(seed), avail)
         alive: BoolArray = np.asarray(rows.any(axis=1), dtype=bool)
         keep = [bool(k) for k in alive]
         return cls(
@@ -165,7 +178,7 @@ class MissingMask:
         """
         mods = check_modalities(modalities)
         ids = check_ids(sample_ids)
-        return cls(ids, mods, torch.ones(len(ids), len(mods), dtype=torch.bool), style="full")
+        return cls(ids, mods, torch.ones(len(ids), len(mods), dtype=torch.bool), style="full", all_missing=None)
 
     @classmethod
     def subset(cls, sample_ids: Sequence[str], modalities: Sequence[str], keep: Sequence[str]) -> MissingMask:
@@ -180,7 +193,7 @@ class MissingMask:
             raise ValueError(f"keep must be a non-empty list of modalities from {list(mods)}, got {keep!r}")
         ids = check_ids(sample_ids)
         row = torch.tensor([m in keep for m in mods], dtype=torch.bool)
-        return cls(ids, mods, row.expand(len(ids), -1).clone(), style="subset")
+        return cls(ids, mods, row.expand(len(ids), -1).clone(), style="subset", all_missing=None)
 
     # -- queries -----------------------------------------------------------------------------------
     @cached_property
@@ -206,6 +219,19 @@ class MissingMask:
     def missing_counts(self) -> list[int]:
         """Per modality, how many rows miss it."""
         return [int(v) for v in (~self.present).sum(dim=0)]
+
+    def realised_missing_rates(self) -> list[float]:
+        """Per modality (column order), the fraction of the kept rows that miss it: what training sees.
+
+        Over the rows of this mask, so after any exclusion (``"exclude"``: :attr:`n_excluded` ids left out) and
+        after a redraw (``"redraw"`` lowers the rates); the same for a mask read back from a file.
+        """
+        return [k / len(self) for k in self.missing_counts()]
+
+    @property
+    def n_excluded(self) -> int:
+        """How many of the ids it was drawn for were left out (drawn with no modality under ``"exclude"``)."""
+        return self.n_source - len(self)
 
     def pattern_counts(self) -> dict[tuple[str, ...], int]:
         """How many rows have each presence pattern (named by its present modalities), all non-empty patterns."""
@@ -253,7 +279,7 @@ class MissingMask:
         *,
         seed: int,
         style: str = "counts",
-        all_missing: str = "redraw",
+        all_missing: str = "exclude",
         available: AvailableLike | None = None,
     ) -> MissingMask:
         """Load ``path`` if it exists (checking ids, modalities, rates, seed, style and availability), else generate

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mce_data._optional import require
+from mce_data.errors import DataFileError
 from mce_data.fsdd_io import SAMPLE_RATE, read_wav
 
 N_MFCC = 20
@@ -103,7 +104,7 @@ class MfccCache:
                 pass  # a damaged cache entry is recomputed and overwritten
         raw = librosa_mfcc(read_wav(path), self.n_mfcc)
         if not np.isfinite(raw).all():
-            raise ValueError(f"{path}: MFCC has non-finite values (silent or damaged audio?)")
+            raise DataFileError(path, "MFCC has non-finite values (silent or damaged audio?)")
         mfcc, real = fixed_frames(raw, self.n_frames)
         self.computed += 1
         if entry is not None:

@@ -28,6 +28,7 @@ import torch
 
 from mce_data._h5 import PerProcessFiles
 from mce_data._optional import require
+from mce_data.errors import DataFileError
 from mce_data.nuscenes import MODALITIES, BEVConfig, NuScenesLike, rasterise_sample, sample_tokens, to_sample
 from mce_data.sample import Sample
 
@@ -106,14 +107,18 @@ class NuScenesBEV:
         try:
             with h5py.File(self.path, "r") as file:
                 if file.attrs.get("format") != FORMAT:
-                    raise ValueError(
-                        f"{self.path}: not a nuScenes BEV cache "
-                        f"(format {file.attrs.get('format')!r}, expected {FORMAT!r})"
+                    raise DataFileError(
+                        self.path,
+                        f"not a nuScenes BEV cache (format {file.attrs.get('format')!r}, expected {FORMAT!r})",
                     )
                 cached = json.loads(file.attrs["tokens"])
                 self.config = json.loads(file.attrs["config"])
         except OSError as error:
-            raise ValueError(f"{self.path}: not a readable HDF5 file ({error})") from error
+            raise DataFileError(self.path, f"not a readable HDF5 file ({error})") from error
+        except (KeyError, TypeError, json.JSONDecodeError) as error:
+            raise DataFileError(
+                self.path, f"the cache's 'tokens' / 'config' attributes are unreadable ({error})"
+            ) from error
         unknown = sorted(set(tokens or ()) - set(cached))
         if unknown:
             raise ValueError(f"{self.path}: tokens not in the cache: {unknown[:5]} ({len(unknown)} in total)")
@@ -135,11 +140,11 @@ class NuScenesBEV:
         try:
             rows = [np.asarray(self._file()[token]["available"][()], dtype=bool) for token in self.tokens]
         except Exception as error:
-            raise ValueError(
-                f"{self.path}: cannot read the availability flags ({type(error).__name__}: {error})"
+            raise DataFileError(
+                self.path, f"cannot read the availability flags ({type(error).__name__}: {error})"
             ) from error
         if any(row.shape != (len(MODALITIES),) for row in rows):
-            raise ValueError(f"{self.path}: every 'available' must have shape [{len(MODALITIES)}]")
+            raise DataFileError(self.path, f"every 'available' must have shape [{len(MODALITIES)}]")
         return torch.from_numpy(np.stack(rows)) if rows else torch.zeros(0, len(MODALITIES), dtype=torch.bool)
 
     def __getitem__(self, index: int) -> Sample:
@@ -150,14 +155,16 @@ class NuScenesBEV:
             group = self._file()[token]
             arrays = {name: group[name][()] for name in _FIELDS}
         except Exception as error:
-            raise ValueError(f"{self.path}: sample {token} cannot be read ({type(error).__name__}: {error})") from error
+            raise DataFileError(
+                self.path, f"sample {token} cannot be read ({type(error).__name__}: {error})"
+            ) from error
         expected = (len(MODALITIES),)
         if (
             arrays["available"].shape != expected
             or arrays["camera"].ndim != 4
             or arrays["vehicle"].shape != arrays["valid"].shape
         ):
-            raise ValueError(
-                f"{self.path}: sample {token} has inconsistent shapes: { {k: v.shape for k, v in arrays.items()} }"
+            raise DataFileError(
+                self.path, f"sample {token} has inconsistent shapes: { {k: v.shape for k, v in arrays.items()} }"
             )
         return to_sample(token, arrays)

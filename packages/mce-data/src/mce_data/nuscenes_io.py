@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mce_data._optional import require
+from mce_data.errors import DataFileError
 from mce_data.nuscenes_grid import pose_matrix
 
 ALL_RADAR_STATES: dict[str, list[int]] = {
@@ -50,9 +51,9 @@ def read_points(nusc: NuScenesLike, record: Mapping[str, Any], kind: str, min_di
         else:
             points = np.asarray(classes.RadarPointCloud.from_file(str(path), **ALL_RADAR_STATES).points)
     except Exception as error:  # the devkit asserts on bad headers and reshape fails on truncated scans
-        raise ValueError(f"{path}: not a readable {kind} point cloud ({type(error).__name__}: {error})") from error
+        raise DataFileError(path, f"not a readable {kind} point cloud ({type(error).__name__}: {error})") from error
     if not np.isfinite(points[:3]).all():
-        raise ValueError(f"{path}: the point cloud holds NaN or infinite coordinates")
+        raise DataFileError(path, "the point cloud holds NaN or infinite coordinates")
     far = ~((np.abs(points[0]) < min_distance) & (np.abs(points[1]) < min_distance))
     return points[:, far]
 
@@ -108,7 +109,7 @@ def read_image(
             resized = image.convert("RGB").resize((size[1], size[0]), image_module.BILINEAR)
             array = np.asarray(resized, dtype=np.uint8)
     except Exception as error:
-        raise ValueError(f"{path}: not a readable image ({type(error).__name__}: {error})") from error
+        raise DataFileError(path, f"not a readable image ({type(error).__name__}: {error})") from error
     return array.transpose(2, 0, 1), size[1] / width, size[0] / height
 
 
