@@ -28,7 +28,9 @@ def _check_batch(batch: Batch, mask: MissingMask) -> None:
 
 @pytest.fixture
 def toy_mask(toy_dataset: TensorMultiModalDataset) -> MissingMask:
-    return MissingMask.generate(toy_dataset.sample_ids(), toy_dataset.modalities, (0.5, 0.3, 0.6), seed=5, all_missing="swap")
+    return MissingMask.generate(
+        toy_dataset.sample_ids(), toy_dataset.modalities, (0.5, 0.3, 0.6), seed=5, all_missing="swap"
+    )
 
 
 def test_items_zero_missing_inputs(toy_dataset: TensorMultiModalDataset, toy_mask: MissingMask) -> None:

@@ -19,6 +19,8 @@ from mce_data.download import download
 from mce_data.errors import DataFileError
 from mce_data.iemocap import IEMOCAP
 from mce_data.incomplete import IncompleteDataset, IncompleteSample
+from mce_data.mask_official import read_nuscenes_csv, read_passion_csv, write_nuscenes_csv, write_passion_csv
+from mce_data.mask_per_class import per_class_mask
 from mce_data.masks import MissingMask
 from mce_data.nuscenes import BEVConfig, NuScenesBEVLive, rasterise_sample
 from mce_data.nuscenes_cache import NuScenesBEV, convert_to_hdf5
@@ -59,11 +61,16 @@ __all__ = [
     "convert_to_hdf5",
     "data_dir",
     "download",
+    "per_class_mask",
     "rasterise_sample",
+    "read_nuscenes_csv",
+    "read_passion_csv",
     "regions",
     "require",
     "sliding_window_inference",
     "write_brats_npy",
+    "write_nuscenes_csv",
+    "write_passion_csv",
     "write_synthetic_avmnist",
     "write_synthetic_brats",
     "write_synthetic_iemocap",

@@ -36,6 +36,8 @@ from numpy.typing import NDArray
 from torch.utils.data import Dataset
 
 from mce_data.fsdd_io import SPEAKERS, FsddClip, list_recordings
+from mce_data.mask_per_class import per_class_mask, per_speaker_count
+from mce_data.masks import MissingMask
 from mce_data.mfcc import MfccCache, normalise
 from mce_data.mnist_io import read_idx_pair, read_mnist_csv
 from mce_data.sample import Sample
@@ -72,6 +74,14 @@ def load_image_pool(mnist_dir: Path, pool: str) -> tuple[NDArray[np.uint8], NDAr
         f"no MNIST training images in {mnist_dir}: expected train-images-idx3-ubyte.gz (+ train-labels-idx1-ubyte.gz) "
         f"or mnist_5k_train_subset.csv.gz; fetch them with: python -m mce_data download mnist --dest {mnist_dir.parent}"
     )
+
+
+def _by_stratum(clips: Sequence[tuple[Path, FsddClip]]) -> dict[tuple[int, str], list[FsddClip]]:
+    """The clips of each (digit, speaker), in take order."""
+    groups: dict[tuple[int, str], list[FsddClip]] = {}
+    for _, clip in sorted(clips, key=lambda item: item[1].take):
+        groups.setdefault((clip.digit, clip.speaker), []).append(clip)
+    return groups
 
 
 def pair_images(
@@ -157,6 +167,10 @@ class AVMNIST(Dataset[Sample]):
             keep = keep[:limit]
         self.image_source = source
         self.clips: list[tuple[Path, FsddClip]] = [clips[k] for k in keep]
+        self._pool_per_class = np.bincount(digits, minlength=10)
+        # Rank of each clip among the pool's clips of its (digit, speaker), in take order (the official file order).
+        rank = {clip: r for group in _by_stratum(clips).values() for r, clip in enumerate(group)}
+        self._pool_ranks = [rank[clips[k][1]] for k in keep]
         self._ids = [f"{pool}-{k:05d}" for k in keep]
         self.image_indices = partner[keep]
         self._images = np.ascontiguousarray(images[self.image_indices])
@@ -181,6 +195,18 @@ class AVMNIST(Dataset[Sample]):
         if self.normalise_audio:
             mfcc = normalise(mfcc, real)
         return torch.from_numpy(mfcc).unsqueeze(0)
+
+    def fig7_mask(self, audio_present: float) -> MissingMask:
+        """The Fig. 7 training mask (:mod:`mce_data.mask_per_class`): every image; audio for the first
+        ``per_speaker_count(audio_present, clips per class, speakers)`` takes of each (digit, speaker) of the
+        train pool, so ``audio_present = 0.1`` keeps 12 of 105 per class as the official code does. Clips held
+        out for validation keep their place in that order (validation is evaluated complete)."""
+        counts = set(self._pool_per_class[self._pool_per_class > 0].tolist())
+        if len(counts) != 1:
+            raise ValueError(f"the Fig. 7 protocol needs as many clips of every digit; the pool has {sorted(counts)}")
+        keep = per_speaker_count(audio_present, counts.pop(), len(self.speakers))
+        strata = [(c.digit, c.speaker) for _, c in self.clips]
+        return per_class_mask(self._ids, self.modalities, "audio", strata=strata, ranks=self._pool_ranks, keep=keep)
 
     def __getitem__(self, index: int) -> Sample:
         if not -len(self) <= index < len(self):

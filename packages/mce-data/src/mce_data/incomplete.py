@@ -51,8 +51,8 @@ class IncompleteDataset(Dataset[IncompleteSample]):
     every modality the mask keeps) are found up front: with a mask that keeps every id (``"swap"``,
     ``"redraw"``, or ``all_missing=None``: full, subset, per-class, hand-made) that is a ``ValueError``
     naming the ids (draw the mask with ``available=`` instead); with an ``"exclude"`` mask they are
-    dropped like the mask's own exclusions (the paper's rule, Sec. 3.1). Without ``available_matrix()``, such a sample is a
-    ``ValueError`` naming it when it is read. ``set_epoch`` is forwarded to the base (random crops).
+    dropped like the mask's own exclusions (the paper's rule, Sec. 3.1). Without ``available_matrix()``, such a
+    sample is a ``ValueError`` naming it when it is read. ``set_epoch`` is forwarded to the base (random crops).
     The dataset pickles (DataLoader workers) when ``base`` does, and indexing is deterministic.
 
     >>> from mce_data.tensor_dataset import TensorMultiModalDataset

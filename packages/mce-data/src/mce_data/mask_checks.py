@@ -23,7 +23,7 @@ ALL_MISSING = ("exclude", "swap", "redraw")
 the paper's rule (Sec. 3.1: such samples are excluded from training) and every default."""
 OTHER_STYLES = ("per-class", "passion-csv", "mce-nuscenes-csv", "full", "subset", "custom")
 """Masks not drawn from rates: :func:`~mce_data.mask_per_class.per_class_mask`, the official files
-(:mod:`mce_data.mask_passion`, :mod:`mce_data.mask_nuscenes`), :meth:`~mce_data.masks.MissingMask.full`,
+(:mod:`mce_data.mask_official`), :meth:`~mce_data.masks.MissingMask.full`,
 :meth:`~mce_data.masks.MissingMask.subset` and any hand-made ``MissingMask(ids, modalities, present)``."""
 
 
