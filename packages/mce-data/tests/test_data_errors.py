@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import mce_data
 from mce_data import DataFileError
@@ -82,3 +83,19 @@ def test_corrupt_nuscenes_cache(tmp_path: Path) -> None:
     with pytest.raises(DataFileError, match=r"half\.h5: the cache's 'tokens' / 'config' attributes") as info:
         mce_data.NuScenesBEV(half)
     _check(info.value, half)
+
+
+class _Corrupt(torch.utils.data.Dataset[int]):
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> int:
+        raise DataFileError("data/7_theo_3.wav", f"corrupt wav file (sample {index})")
+
+
+def test_a_worker_s_data_file_error_reaches_the_main_process_as_one() -> None:
+    loader = torch.utils.data.DataLoader(_Corrupt(), num_workers=1)
+    with pytest.raises(DataFileError) as caught:
+        next(iter(loader))
+    assert str(caught.value) == "data/7_theo_3.wav: corrupt wav file (sample 0)"
+    assert caught.value.path == Path("data/7_theo_3.wav")
