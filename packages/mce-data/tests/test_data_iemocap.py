@@ -253,3 +253,34 @@ def test_informativeness_controls_how_much_a_modality_says(tmp_path: Path) -> No
 def test_real_dims_option(tmp_path: Path) -> None:
     sample = IEMOCAP(write_synthetic_iemocap(tmp_path, n_utterances=10, real_dims=True), 1, "tst")[0]
     assert [sample.inputs[m].shape[1] for m in ("acoustic", "visual", "lexical")] == [130, 342, 1024]
+
+
+def _pooled_accuracy(root: Path, modality: str, pieces: int) -> float:
+    """Leave-one-out nearest class mean on the utterances' frames averaged over ``pieces`` equal time pieces."""
+    data = IEMOCAP(root, 1, "trn", preload=True)
+    features, labels = [], []
+    for index in range(len(data)):
+        sample = data[index]
+        frames = sample.inputs[modality].numpy()
+        features.append(np.concatenate([part.mean(axis=0) for part in np.array_split(frames, pieces)]))
+        labels.append(int(sample.target))
+    x, y = np.stack(features), np.array(labels)
+    right = 0
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        means = np.stack([x[keep & (y == c)].mean(axis=0) for c in range(4)])
+        right += int(np.argmin(((means - x[i]) ** 2).sum(axis=1)) == y[i])
+    return right / len(y)
+
+
+def test_the_temporal_signal_is_in_the_frame_order_not_the_mean(tmp_path: Path) -> None:
+    strong = {"acoustic": 1.0, "visual": 1.0, "lexical": 1.0}
+    temporal = write_synthetic_iemocap(tmp_path / "t", n_utterances=200, informativeness=strong, seed=1)
+    offset = write_synthetic_iemocap(tmp_path / "o", n_utterances=200, informativeness=strong, seed=1, signal="offset")
+    for modality in ("acoustic", "visual"):
+        assert _pooled_accuracy(temporal, modality, 1) < 0.45  # mean pooling: chance is 0.25
+        assert _pooled_accuracy(temporal, modality, 4) > 0.9  # the order of the quarters tells the class
+        assert _pooled_accuracy(offset, modality, 1) > 0.9
+    assert _pooled_accuracy(temporal, "lexical", 1) > 0.9  # lexical keeps its per-frame class offset
+    with pytest.raises(ValueError, match="signal must be one of"):
+        write_synthetic_iemocap(tmp_path / "x", signal="sine")

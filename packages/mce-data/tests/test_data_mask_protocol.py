@@ -208,3 +208,11 @@ def test_avmnist_fig7_mask_is_deterministic_and_stratified(tmp_path: Path) -> No
     assert {
         c for (_, c), has in zip(held.clips, held.fig7_mask(0.1).present[:, 1].tolist(), strict=True) if has
     } <= kept
+
+
+def test_combinations_on_few_samples_keep_every_modality_somewhere() -> None:
+    """7 BraTS cases at T2 missing 0.8: the largest remainder alone gives T2 to no case (1.4 expected)."""
+    for seed in range(5):
+        mask = MissingMask.generate([f"c{i}" for i in range(7)], ("flair", "t1", "t1ce", "t2"), (0.5, 0.2, 0.2, 0.8),
+                                    seed=seed, style="combinations")  # fmt: skip
+        assert bool(mask.present.any(dim=0).all())

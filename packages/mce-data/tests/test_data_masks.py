@@ -135,7 +135,7 @@ def test_combinations_swap_that_no_distribution_allows_is_an_error() -> None:
 @pytest.mark.parametrize("n", [945, 7, 1001])
 def test_counts_at_the_boundary_with_an_odd_number_of_samples_give_every_sample_one_modality(n: int) -> None:
     """(0.5, 0.5) on an odd N: half up would miss ceil(N/2) of each, N - 1 present cells for N samples.
-    One count goes down by one instead (AVMNIST's 945 training samples at the paper's (0.5, 0.5))."""
+    One count goes down by one instead (AVMNIST's 945 training samples at (0.5, 0.5))."""
     ids = [f"s{i}" for i in range(n)]
     three = MissingMask.generate(
         ids[:5], ("a", "b", "c"), (0.7, 0.7, 0.6), seed=1, all_missing="swap"

@@ -1,9 +1,18 @@
 """Synthetic IEMOCAP features written in MMIN's exact layout, so synthetic runs use the real loader.
 
-Every class ``c`` has a random centroid per modality; each frame of an utterance of class ``c`` is
-``informativeness[m] * centroid[m, c]`` plus unit Gaussian noise (and, for the acoustic features, an
-affine distortion that the fold normalisation undoes). ``informativeness[m] = 0`` makes modality ``m``
-pure noise. Utterance ids follow IEMOCAP's ``Ses0<s><F|M>_<impro|script>..._<F|M><nnn>`` pattern; the
+Two signals (``signal=``), each frame plus unit Gaussian noise (and, for the acoustic features, an affine
+distortion that the fold normalisation undoes); ``informativeness[m] = 0`` makes modality ``m`` pure noise:
+
+* ``"temporal"`` (the default): the acoustic and visual classes differ only in the *order* of their frames.
+  Each modality has two random directions ``a`` and ``b``; an utterance is four equal quarters along
+  ``+a, -a, +b, -b`` (class 0), ``+b, -b, +a, -a`` (1), ``+a, +b, -a, -b`` (2) or ``+b, +a, -b, -a`` (3), times
+  ``informativeness[m]``. Every class has the same per-frame mean (zero) and the same second moment, so mean
+  (or variance) pooling recovers nothing and an encoder must model time, as on real IEMOCAP features. The
+  lexical frames keep the class centroid (BERT token features carry the words' meaning frame by frame).
+* ``"offset"`` (mce-data 0.1's generator): every frame of class ``c`` is ``informativeness[m] * centroid[m, c]``
+  in every modality, which mean pooling recovers.
+
+ Utterance ids follow IEMOCAP's ``Ses0<s><F|M>_<impro|script>..._<F|M><nnn>`` pattern; the
 ten folds hold out a different tenth of the utterances as ``tst`` and the next tenth as ``val``.
 """
 
@@ -23,6 +32,16 @@ SMALL_DIMS: Mapping[str, int] = {"acoustic": 8, "visual": 6, "lexical": 12}
 REAL_DIMS: Mapping[str, int] = {"acoustic": 130, "visual": 342, "lexical": 1024}
 _STEMS = {"acoustic": "comparE", "visual": "denseface", "lexical": "bert_large"}
 _LENGTHS = {"acoustic": (8, 40), "visual": (4, 20), "lexical": (3, 22)}
+SIGNALS = ("temporal", "offset")
+_ORDERS = ((0, 1, 2, 3), (2, 3, 0, 1), (0, 2, 1, 3), (2, 0, 3, 1))
+"""Per class, the directions of the four quarters: 0 = +a, 1 = -a, 2 = +b, 3 = -b (module doc)."""
+
+
+def _quarters(directions: np.ndarray, label: int, length: int) -> np.ndarray:
+    """``Float[length, dims]``: the temporal signal of class ``label`` from ``directions: Float[2, dims]`` (a, b)."""
+    signed = np.stack([directions[0], -directions[0], directions[1], -directions[1]])
+    quarter = np.minimum(np.arange(length) * 4 // length, 3)
+    return signed[np.asarray(_ORDERS[label])[quarter]]
 
 
 def write_synthetic_iemocap(
@@ -33,6 +52,7 @@ def write_synthetic_iemocap(
     *,
     real_dims: bool = False,
     missing: Mapping[str, float] | None = None,
+    signal: str = "temporal",
 ) -> Path:
     """Write MMIN's IEMOCAP layout (``A/``, ``V/``, ``L/``, ``target/1..10``) with synthetic features.
 
@@ -44,6 +64,7 @@ def write_synthetic_iemocap(
         seed: the ``numpy`` random seed.
         real_dims: feature sizes 130 / 342 / 1024 as in MMIN instead of the small 8 / 6 / 12.
         missing: per modality, the fraction of utterances left out of its feature file.
+        signal: ``"temporal"`` (class in the frame order of acoustic and visual) or ``"offset"`` (module doc).
 
     Returns:
         ``root`` as a :class:`~pathlib.Path`.
@@ -56,6 +77,8 @@ def write_synthetic_iemocap(
     h5py = require("h5py")
     if isinstance(n_utterances, bool) or not isinstance(n_utterances, int) or n_utterances < 10:
         raise ValueError(f"n_utterances must be an int >= 10 (ten folds); got {n_utterances!r}")
+    if signal not in SIGNALS:
+        raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")
     weights = check_informativeness(informativeness, MODALITIES, dict.fromkeys(MODALITIES, 1.0))
     dims = REAL_DIMS if real_dims else SMALL_DIMS
     rng = np.random.default_rng(seed)
@@ -69,11 +92,13 @@ def write_synthetic_iemocap(
     for m in MODALITIES:
         (out / FOLDERS[m]).mkdir(parents=True, exist_ok=True)
         centroids = rng.standard_normal((N_CLASSES, dims[m]))
+        temporal = signal == "temporal" and m != "lexical"
         dropped = set(rng.permutation(n_utterances)[: round((missing or {}).get(m, 0.0) * n_utterances)].tolist())
         with h5py.File(out / FOLDERS[m] / f"{_STEMS[m]}.h5", "w") as file:
             for i, (name, label) in enumerate(zip(names, labels, strict=False)):
                 length = int(rng.integers(*_LENGTHS[m]))
-                frames = weights[m] * centroids[label] + rng.standard_normal((length, dims[m]))
+                clean = _quarters(centroids[:2], int(label), length) if temporal else centroids[label]
+                frames = weights[m] * clean + rng.standard_normal((length, dims[m]))
                 if m == "acoustic":
                     frames = 3.0 * frames + 5.0
                     acoustic[name] = frames.astype(np.float32)
