@@ -1,6 +1,6 @@
 """AVMNIST loader throughput (samples/s): MFCC computed on access vs read from the cache.
 
-    python packages/mce-data/benchmarks/bench_avmnist.py [--root DATA] [--samples 300]
+    python packages/mce-data/perf/bench_avmnist.py [--root DATA] [--samples 300]
 
 Uses ``--root`` (default ``$MCE_DATA_DIR``, else ``../shared/data`` beside the checkout); when no
 real data is found it writes synthetic files (same layout) to a temporary folder and says so.

@@ -1,6 +1,6 @@
 """BraTS loader throughput (samples/s): NIfTI decoded on access vs the memory-mapped .npy cache.
 
-    python packages/mce-data/benchmarks/bench_data_brats.py [--root DATA] [--crop 80] [--repeats 3]
+    python packages/mce-data/perf/bench_data_brats.py [--root DATA] [--crop 80] [--repeats 3]
 
 Uses the real stand-in cases under ``--root`` (default ``$MCE_DATA_DIR``, else ``../shared/data``:
 ``brats/brainles_tcga_lgg``, 240×240×155, all four modalities) when present, otherwise synthetic

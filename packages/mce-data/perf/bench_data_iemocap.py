@@ -1,6 +1,6 @@
 """IEMOCAP loader throughput (samples/s): lazy HDF5 reads vs the preloaded in-memory cache.
 
-    python packages/mce-data/benchmarks/bench_data_iemocap.py [--root FEATURES] [--utterances 500]
+    python packages/mce-data/perf/bench_data_iemocap.py [--root FEATURES] [--utterances 500]
 
 Uses MMIN's feature layout under ``--root`` when given, otherwise synthetic features with the real
 sizes (ComParE 130, DenseFace 342, BERT-large 1024) written to a temporary folder. Rows: construction,

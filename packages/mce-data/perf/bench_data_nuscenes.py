@@ -1,6 +1,6 @@
 """nuScenes loader throughput (samples/s): rasterised on access vs read from the HDF5 cache.
 
-    python packages/mce-data/benchmarks/bench_data_nuscenes.py [--dataroot NUSCENES --version v1.0-mini]
+    python packages/mce-data/perf/bench_data_nuscenes.py [--dataroot NUSCENES --version v1.0-mini]
 
 Needs nuscenes-devkit. Uses ``--dataroot`` when given, otherwise a synthetic dataset in the devkit's
 table format with ``--source-size`` camera images (real nuScenes: 900×1600). Rows: loading the

@@ -1,6 +1,6 @@
 """Mask generation, CSV round trip and collate throughput.
 
-python packages/mce-data/benchmarks/bench_masks.py [--n 100000]
+python packages/mce-data/perf/bench_masks.py [--n 100000]
 """
 
 from __future__ import annotations

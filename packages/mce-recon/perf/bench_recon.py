@@ -1,6 +1,6 @@
 """Forward + backward timings of CompletionTransformer on vector features and spatial maps.
 
-Run: ``python packages/mce-recon/benchmarks/bench_recon.py [--repeats 20] [--compile]``.
+Run: ``python packages/mce-recon/perf/bench_recon.py [--repeats 20] [--compile]``.
 Prints the median and the interquartile range of each case, in milliseconds.
 """
 
