@@ -41,7 +41,8 @@ def _quarters(directions: np.ndarray, label: int, length: int) -> np.ndarray:
     """``Float[length, dims]``: the temporal signal of class ``label`` from ``directions: Float[2, dims]`` (a, b)."""
     signed = np.stack([directions[0], -directions[0], directions[1], -directions[1]])
     quarter = np.minimum(np.arange(length) * 4 // length, 3)
-    return signed[np.asarray(_ORDERS[label])[quarter]]
+    rows: np.ndarray = signed[np.asarray(_ORDERS[label])[quarter]]
+    return rows
 
 
 def write_synthetic_iemocap(
