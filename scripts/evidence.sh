@@ -33,15 +33,15 @@ commands() {  # one line per training run of table $1
         done ;;
     fig7)  # every image, audio present at 10% ... 100%
         for present in 10 20 30 40 50 60 70 80 90 100; do
-            missing=$(awk "BEGIN { print (100 - $present) / 100 }")
-            echo "$run --benchmark avmnist --methods baseline,mce --rates 0,$missing --seeds 0,1,2 --out $out/fig7/audio$(printf %03d "$present")"
+            fraction=$(awk "BEGIN { print $present / 100 }")
+            echo "$run --benchmark avmnist --methods baseline,mce --protocol fig7 --audio-present $fraction --seeds 0,1,2 --out $out/fig7/audio$(printf %03d "$present")"
         done ;;
     iemocap)  # the paper's settings a-f over (A, L, V), written in the loader's column order (A, V, L)
         for setting in a:0.2,0.8,0.5 b:0.2,0.5,0.8 c:0.5,0.8,0.2 d:0.5,0.2,0.8 e:0.8,0.5,0.2 f:0.8,0.2,0.5; do
             echo "$run --benchmark iemocap --methods baseline,redcore,mce --rates ${setting#*:} --seeds 0,1,2 --steps 360 --out $out/iemocap/${setting%%:*}"
         done ;;
-    extra)  # all-missing samples left out instead of redrawn; RedCore at IEMOCAP's full 60 epochs (one seed)
-        echo "$run --benchmark avmnist --methods baseline,mce --rates 0.2,0.8 --seeds 0,1,2,3,4 --all-missing exclude --out $out/extra/avmnist-0.2-0.8-exclude"
+    extra)  # all-missing samples swapped (mce-data 0.1's protocol) instead of left out; RedCore at IEMOCAP's 60 epochs
+        echo "$run --benchmark avmnist --methods baseline,mce --rates 0.2,0.8 --seeds 0,1,2,3,4 --all-missing swap --out $out/extra/avmnist-0.2-0.8-swap"
         echo "$run --benchmark iemocap --methods baseline,redcore --rates 0.2,0.8,0.5 --seeds 0 --out $out/extra/iemocap-a-60-epochs" ;;
     esac
 }
@@ -78,9 +78,9 @@ for table in "${tables[@]}"; do
         done
         "$py" -m mce_train.analysis traces --run "$out/main/0.2-0.8" --methods mce > /dev/null ;;  # factor B over training
     overhead)  # Table 8 analogue
-        "$py" apps/train/benchmarks/step_overhead.py > "$out/text/overhead-cpu.md"
+        "$py" apps/train/perf/step_overhead.py > "$out/text/overhead-cpu.md"
         if "$py" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
-            "$py" apps/train/benchmarks/step_overhead.py --device cuda > "$out/text/overhead-cuda.md"
+            "$py" apps/train/perf/step_overhead.py --device cuda > "$out/text/overhead-cuda.md"
         fi ;;
     esac
 done

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+import mce_data
 from mce_train.cli import main
 
 
@@ -84,19 +85,61 @@ def test_cache_goes_where_asked(no_real_data: Path, runs: Path) -> None:
     assert list((elsewhere / "unimodal").glob("avmnist-*.pt"))
 
 
-def test_excluding_all_missing_samples_trains_on_fewer_samples_with_both_modalities_in_some(
-    no_real_data: Path, runs: Path
+def test_excluding_all_missing_samples_is_the_default_and_keeps_samples_with_both_modalities(
+    no_real_data: Path, runs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """At (0.2, 0.8) redraw leaves every sample exactly one modality (present cells = samples); exclude
-    drops the samples drawn with none and keeps those drawn with both (Sec. 3.1)."""
+    """At (0.2, 0.8) swap leaves every sample exactly one modality (present cells = samples); exclude, the
+    default, drops the samples drawn with none and keeps those drawn with both (Sec. 3.1)."""
     from mce_data import MissingMask
 
-    redraw = MissingMask.load_csv(Path(_run(runs / "redraw", "--methods", "baseline")["per_seed"][0]["mask_file"]))
-    assert bool((redraw.present.sum(dim=1) == 1).all())
-    excluded = _run(runs / "exclude", "--methods", "mce", "--all-missing", "exclude")
+    swapped = _run(runs / "swap", "--methods", "baseline", "--all-missing", "swap")
+    swap = MissingMask.load_csv(Path(swapped["per_seed"][0]["mask_file"]))
+    assert bool((swap.present.sum(dim=1) == 1).all())
+    assert swapped["per_seed"][0]["n_excluded"] == 0
+    excluded = _run(runs / "exclude", "--methods", "mce", "--lambdas", "1,1,1")
+    said = capsys.readouterr().out
     mask = MissingMask.load_csv(Path(excluded["per_seed"][0]["mask_file"]))
     assert mask.all_missing == "exclude"
-    assert len(mask) < len(redraw)
+    assert len(mask) < len(swap)
     assert bool(mask.present.any(dim=1).all())
     assert int(mask.present.all(dim=1).sum()) > 0
-    assert excluded["config"]["all_missing"] == "exclude"
+    config, seed = excluded["config"], excluded["per_seed"][0]
+    assert (config["all_missing"], config["mask_style"], config["lambdas"]) == ("exclude", "counts", [1, 1, 1])
+    assert seed["n_excluded"] == len(swap) - len(mask) > 0
+    assert seed["realised_missing_rates"] == pytest.approx(mask.realised_missing_rates(), abs=1e-6)
+    assert config["realised_missing_rates"] == seed["realised_missing_rates"]  # one seed: its own
+    n, left_out = len(swap), seed["n_excluded"]  # the rows left out missed both: each count loses them
+    expected = [(round(rate * n) - left_out) / (n - left_out) for rate in (0.2, 0.8)]
+    assert config["realised_missing_rates"] == pytest.approx(expected, abs=1e-6)
+    assert "realised missing rates image 0." in said
+    assert f"samples left out per seed: {seed['n_excluded']}" in said
+
+
+def test_the_fig7_protocol_keeps_every_image_and_audio_per_class(no_real_data: Path, runs: Path) -> None:
+    from mce_data import MissingMask
+
+    record = _run(runs / "fig7", "--methods", "baseline", "--protocol", "fig7", "--audio-present", "0.3")
+    mask = MissingMask.load_csv(Path(record["per_seed"][0]["mask_file"]))
+    assert mask.style == "per-class"
+    assert bool(mask.present[:, 0].all())
+    assert record["config"]["protocol"] == "fig7"
+    assert record["per_seed"][0]["realised_missing_rates"][0] == 0.0
+    assert 0.5 < record["per_seed"][0]["realised_missing_rates"][1] < 0.8  # 33 of 105 per class keep audio
+
+
+def test_a_corrupt_data_file_ends_the_run_with_one_line_and_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mce_data import write_synthetic_avmnist
+
+    root = write_synthetic_avmnist(tmp_path / "data", n_per_digit=20, seed=0)
+    wav = sorted((root / "fsdd" / "recordings").glob("*.wav"))[0]
+    wav.write_bytes(b"not a wav file at all")
+    args = ["--quick", "--no-progress", "--data", str(root), "--out", str(tmp_path / "out")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"error: {wav}: ")
+    assert "Traceback" not in err[0]
+    with pytest.raises(mce_data.DataFileError):
+        main([*args, "--debug"])

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from mce_data import DataFileError
+from mce_data.masks import ALL_MISSING, STYLES
 from mce_train import __version__, benchmarks, report
 from mce_train.distributed import setup
 from mce_train.errors import ConfigurationError
@@ -35,6 +38,16 @@ def _rates(text: str) -> tuple[float, ...]:
     if bad:
         raise argparse.ArgumentTypeError(f"missing rates must be in [0, 1); got {bad} in {text!r}")
     return rates
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] like 0.1; got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] like 0.1; got {text!r}")
+    return value
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -80,14 +93,37 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="cache of synthetic files, MFCCs and unimodal models (default: beside --out)",
     )
-    parser.add_argument("--masks", type=Path, default=None, help="a training-mask CSV to use instead of drawing one")
+    parser.add_argument(
+        "--masks",
+        type=Path,
+        default=None,
+        help="a training-mask file to use instead of drawing one: ours, PASSION's Brats2020_imb_split_mr*.csv or "
+        "MCE's nuScenes_imb_*.csv (told apart by their header)",
+    )
+    parser.add_argument(
+        "--mask-style",
+        choices=STYLES,
+        default=None,
+        help="how masks are drawn from the rates: exact per-modality counts, independent Bernoulli cells or exact "
+        "per-pattern counts (default: the benchmark's official code's; see --show-recipe)",
+    )
     parser.add_argument(
         "--all-missing",
-        choices=("redraw", "exclude"),
-        default="redraw",
-        help="a drawn sample with no modality: give it one from another sample (keeps every sample) or leave "
-        "it out of training (Sec. 3.1)",
+        choices=ALL_MISSING,
+        default="exclude",
+        help="a sample drawn with no modality: left out (the paper, Sec. 3.1), given another sample's modality "
+        "(swap) or drawn again until it has one (redraw, PASSION)",
     )
+    parser.add_argument(
+        "--protocol",
+        choices=("rates", "fig7"),
+        default="rates",
+        help="masks from --rates, or AVMNIST's Fig. 7: every image, audio for --audio-present of each class",
+    )
+    parser.add_argument(
+        "--audio-present", type=_fraction, default=None, help="with --protocol fig7: the fraction with audio, e.g. 0.1"
+    )
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of a data-file error")
     parser.add_argument("--resume", action="store_true", help="continue each run from its last checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     for cls in METHODS.values():
@@ -169,8 +205,19 @@ def _check(args: argparse.Namespace) -> tuple[benchmarks.Benchmark, tuple[str, .
         raise SystemExit(
             f"error: {bench.name} has modalities {bench.modalities}: give {len(bench.modalities)} rates; got {rates}"
         )
-    if sum(1 - r for r in rates) < 1 and args.all_missing == "redraw":
-        raise SystemExit(f"error: missing rates {rates} leave fewer present cells than samples (sum of 1 - rate < 1)")
+    if args.protocol == "fig7":
+        if bench.name != "avmnist" or args.rates is not None or args.audio_present is None:
+            raise SystemExit(
+                "error: --protocol fig7 is AVMNIST's: use --benchmark avmnist --audio-present F, no --rates"
+            )
+        rates = (0.0, round(1.0 - args.audio_present, 6))
+    elif args.audio_present is not None:
+        raise SystemExit("error: --audio-present goes with --protocol fig7")
+    if sum(1 - r for r in rates) < 1 and args.all_missing == "swap" and args.masks is None:
+        raise SystemExit(
+            f"error: missing rates {rates} leave fewer present cells than samples (sum of 1 - rate < 1), so no swap "
+            f"can give every sample a modality; use --all-missing exclude or redraw"
+        )
     if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
         raise SystemExit(f"error: --seeds must be distinct non-negative integers; got {list(args.seeds)}")
     for name in ("steps", "checkpoint_every"):
@@ -215,6 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         amp=not args.no_amp,
         masks=args.masks,
         all_missing=args.all_missing,
+        mask_style=args.mask_style or bench.mask_style,
+        protocol=args.protocol,
+        audio_present=args.audio_present,
         cache=args.cache,
     )
     try:  # unknown keys and bad values now, before any data is read (n_train only scales epochs to steps)
@@ -236,12 +286,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = run_seed(bench, settings, seed, data, out, distributed=distributed, device=device, say=say)
         except ConfigurationError as error:
             raise SystemExit(f"error: {error}") from None
+        except DataFileError as error:  # a corrupt wav, h5, NIfTI or mask file: one line, as bad flags get
+            if args.debug:
+                raise
+            print(f"error: {error} (--debug shows the traceback)", file=sys.stderr)
+            return 2
         per_seed.append(result)
     config: dict[str, Any] = {"benchmark": bench.name, **settings.__dict__}
     config["recipe"] = per_seed[0]["recipe"]  # the same for every seed: the splits do not depend on it
+    sections = config["recipe"]["sections"]
+    config["lambdas"] = list(sections["mce"]["lambdas"]) if "mce" in sections else None  # single, sub, aux
+    config["realised_missing_rates"] = [
+        round(sum(r["realised_missing_rates"][m] for r in per_seed) / len(per_seed), 6)
+        for m in range(len(bench.modalities))
+    ]
     if not distributed.main:
         return 0
     markdown = report.write(out, config, per_seed, methods, bench.selection, checkout_root())
     print(f"\nTest {bench.selection} (%) per modality subset, mean ± std [95% CI] over seeds:\n\n{markdown}\n")
+    print(report.mask_line(bench.modalities, config, per_seed))
     print(f"results: {out / 'results.json'} and results.md; logs and checkpoints under {out / 'runs'}")
     return 0

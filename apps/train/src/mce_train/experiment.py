@@ -27,7 +27,7 @@ from mce_train.methods import METHODS, MethodContext, get_method
 from mce_train.network import MultiModalNet
 from mce_train.recipe import Recipe, Sections
 from mce_train.trainer import Schedule, fit
-from mce_train.training_masks import training_mask
+from mce_train.training_masks import mask_record, training_mask
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,17 @@ class Settings:
     """Where synthetic files, MFCCs and unimodal models are cached (default: ``cache`` beside ``out``)."""
     masks: Path | None = None
     """A training-mask CSV to use (for every seed) instead of drawing one; it must match the dataset."""
-    all_missing: str = "redraw"
-    """A drawn sample with no modality: ``"redraw"`` gives it one (every sample kept, per-modality counts
-    exact) or ``"exclude"`` leaves it out of training (Sec. 3.1; the counts hold over all samples)."""
+    all_missing: str = "exclude"
+    """A drawn sample with no modality: ``"exclude"`` leaves it out of training (the paper's rule, Sec. 3.1),
+    ``"swap"`` gives it a present cell of another sample (per-modality counts exact), ``"redraw"`` draws its row
+    again until it is not empty (PASSION's practice); :mod:`mce_data.mask_modes`."""
+    mask_style: str = "counts"
+    """How masks are drawn from the rates: ``"counts"``, ``"bernoulli"`` or ``"combinations"`` (the command line
+    gives the benchmark's own, :attr:`Benchmark.mask_style`)."""
+    protocol: str = "rates"
+    """``"rates"`` (masks drawn from ``rates``) or a benchmark's own protocol (AVMNIST ``"fig7"``)."""
+    audio_present: float | None = None
+    """With ``protocol="fig7"``: the fraction of training samples that have audio (every image is present)."""
 
 
 def resolve_recipe(bench: Benchmark, settings: Settings, n_train: int) -> Recipe:
@@ -130,7 +138,7 @@ def run_seed(
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
     schedule = Schedule(**recipe.section("schedule"))
-    mask, mask_file = training_mask(bench, settings, splits.train, seed, out, distributed)
+    mask, mask_file = training_mask(bench, settings, splits, seed, out, distributed)
     train = IncompleteDataset(splits.train, mask)
     val = IncompleteDataset(splits.val, MissingMask.full(splits.val.sample_ids(), bench.modalities))
     test = IncompleteDataset(splits.test, MissingMask.full(splits.test.sample_ids(), bench.modalities))
@@ -142,6 +150,7 @@ def run_seed(
 
     results: dict[str, Any] = {
         "mask_file": str(mask_file),
+        **mask_record(mask),
         "data": splits.source,
         "recipe": recipe.as_dict(),
         "methods": {},

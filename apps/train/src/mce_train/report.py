@@ -48,6 +48,21 @@ def table(per_seed: Sequence[dict[str, Any]], methods: Sequence[str], metric: st
     return "\n".join(lines)
 
 
+def mask_line(modalities: Sequence[str], config: dict[str, Any], per_seed: Sequence[dict[str, Any]]) -> str:
+    """One line on the training masks actually used: realised missing rates (over the samples kept, mean over
+    seeds) beside those asked for, and how many samples each seed left out."""
+    realised = ", ".join(
+        f"{m} {got:.3f} (asked {asked:g})"
+        for m, got, asked in zip(modalities, config["realised_missing_rates"], config["rates"], strict=True)
+    )
+    left_out = ", ".join(str(r["n_excluded"]) for r in per_seed)
+    first = per_seed[0]
+    return (
+        f"training masks ({first['mask_style']}, all-missing {first['all_missing']}): realised missing rates "
+        f"{realised}; samples left out per seed: {left_out}"
+    )
+
+
 def summary(per_seed: Sequence[dict[str, Any]], methods: Sequence[str]) -> dict[str, Any]:
     """``{method: {subset or "mean": {metric: {mean, std, low, high, n}}}}`` over seeds (95% CI)."""
     out: dict[str, Any] = {}

@@ -10,7 +10,7 @@ value comes from.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional
 
-from mce_data import MultiModalDataset, TensorMultiModalDataset
+from mce_data import MissingMask, MultiModalDataset, TensorMultiModalDataset
 from mce_train.evaluation import Predictor
 from mce_train.metrics import Metric
 from mce_train.network import MultiModalNet
@@ -38,6 +38,9 @@ class Splits:
     val: Any
     test: Any
     source: str
+    protocols: Mapping[str, Callable[[float], MissingMask]] = field(default_factory=dict)
+    """Training masks the benchmark's own protocols define, by name: the mask of ``train`` at a value (AVMNIST's
+    ``fig7``: the fraction of samples with audio)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class Benchmark:
     selection: str
     default_rates: tuple[float, ...]
     """The missing rates a run uses without ``--rates`` (its docstring says whether they are the paper's)."""
+    mask_style: str = "counts"
+    """How masks are drawn from the rates without ``--mask-style`` (a style of :data:`mce_data.masks.STYLES`, as
+    the benchmark's official code draws them; the benchmark's module names the source)."""
     predictor: Predictor | None = None
     """How evaluation predicts a batch from a modality subset (``None``: encode once, decode per subset)."""
     unimodal_predictor: Callable[[MultiModalNet, Any, int], Tensor] | None = None

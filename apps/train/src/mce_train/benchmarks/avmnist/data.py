@@ -19,5 +19,7 @@ def avmnist_splits(data: Path, cache: Path, seed: int, size: str) -> Splits:
         source = f"SYNTHETIC AudiovisionMNIST files in {root} (no FSDD/MNIST under {data})"
     limit = 256 if size == "quick" else None
     kw: dict[str, Any] = {"cache_dir": cache / "mfcc", "limit": limit}
-    train, val, test = (in_memory(AVMNIST(root, split, **kw)) for split in ("train", "val", "test"))
-    return Splits(train, val, test, source)
+    raw = {split: AVMNIST(root, split, **kw) for split in ("train", "val", "test")}
+    train, val, test = (in_memory(raw[split]) for split in ("train", "val", "test"))
+    # Fig. 7 of the MCE paper: every image, audio for a fraction of each class (mce_data.mask_per_class).
+    return Splits(train, val, test, source, protocols={"fig7": raw["train"].fig7_mask})

@@ -42,6 +42,7 @@ BRATS_BENCHMARK = Benchmark(
     metric=RegionDiceMetric,
     selection="dice",
     default_rates=DEFAULT_RATES,
+    mask_style="combinations",  # Jun-Jie-Shi/PASSION code/preprocessing/generate_imb_mr.py: per-pattern counts
     predictor=sliding_window_predictor,
     unimodal_predictor=sliding_window_unimodal,
 )

@@ -52,4 +52,5 @@ IEMOCAP_BENCHMARK = Benchmark(
     metric=lambda: ClassificationMetric(iemocap.N_CLASSES),
     selection="accuracy",
     default_rates=DEFAULT_RATES,
+    mask_style="counts",  # byzhaoAI/MCE emotion_recog/missing_index.py, missing_pattern: exact counts per modality
 )
