@@ -3,6 +3,7 @@
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,11 @@ def test_tables_hold_hand_computed_means_intervals_and_paired_differences(runs: 
     assert "| m | ✓ | ✓ | ✓ | ✓ | ✓ | 93.00 ± 2.83" in ablation  # row m: main/0.2-0.8's MCE
     # m - a seed by seed, means over subsets: 247/3 - 215/3 and 256/3 - 221/3 -> +11.17 ± 0.71
     assert "| +11.17 ± 0.71 [" in ablation.split("| m |")[1].splitlines()[0]
+    # a full-MCE run of the ablation's own (its protocol and commit) is row m in place of main/0.2-0.8's
+    _record(runs / "ablation" / "m", {"mce": [(70.0, 40.0, 75.0), (72.0, 42.0, 77.0)]}, (0.2, 0.8))
+    own = evidence.render(runs, DOC, tmp_path / "raw-m").split("<!-- table:ablation -->")[1]
+    assert "| m | ✓ | ✓ | ✓ | ✓ | ✓ | 71.00 ± 1.41" in own
+    shutil.rmtree(runs / "ablation" / "m")
     fig7 = doc.split("<!-- table:fig7 -->")[1].split("<!-- /table:fig7 -->")[0]
     assert fig7.index("| 10% |") < fig7.index("| 100% |")
     assert "+1.50 ± 0.71" in fig7.splitlines()[3]  # image+audio at 10%: (99 - 97, 98 - 97)

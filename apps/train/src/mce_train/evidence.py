@@ -6,7 +6,8 @@ It reads this layout under ``--runs``:
 
 * ``main/<image>-<audio>/results.json``: AudiovisionMNIST, baseline, RedCore and MCE at one setting;
 * ``ablation/<row>/results.json``: AudiovisionMNIST at (0.2, 0.8), MCE with Table 2's row ``<row>``
-  (row m, full MCE, is the ``mce`` of ``main/0.2-0.8``: the same seeds, masks and settings);
+  (row m, full MCE, is ``ablation/m`` when present, else the ``mce`` of ``main/0.2-0.8``: the same seeds,
+  masks and settings; keep the rows of one table from one protocol and one commit);
 * ``fig7/audio<percent>/results.json``: AudiovisionMNIST with every image and ``<percent>``% of the audio;
 * ``iemocap/<setting>/results.json``: the synthetic IEMOCAP at the paper's settings a to f;
 * ``extra/<name>/results.json``: any other run, as its per-method table in the block ``extra/<name>``;
@@ -122,7 +123,9 @@ def ablation_table(records: dict[str, Record]) -> str:
     rows = []
     base = per_seed_scores(records["ablation/a"], "mce")["mean"] if "ablation/a" in records else None
     for row, switches in ABLATION_ROWS.items():
-        name = "main/0.2-0.8" if row == "m" else f"ablation/{row}"
+        name = f"ablation/{row}"
+        if row == "m" and name not in records:  # full MCE: main/0.2-0.8's, unless a run of its own is there
+            name = "main/0.2-0.8"
         if name not in records:
             continue
         config = records[name]["config"]
