@@ -22,6 +22,9 @@ TABLE1 = "MCE paper, Table 1"
 CODE = "MCE official code, digit_recog/train_mce.py"
 MODEL_CODE = "MCE official code, digit_recog/models (soundlenet5_mce.py, modules.py, transformer.py)"
 
+MCE = {"lambdas": From((1.0, 1.0, 1.0), f"{CODE}: --sep_weight 1 --sub_weight 1 --rec_weight 1")}
+"""L_single, L_sub, L_aux weights (the code's sep, sub and rec weights)."""
+
 
 def recipe(size: str, n_train: int) -> Recipe:
     """``paper``: Table 1 with the official code's regularisation; ``quick``: a smoke run (ours)."""
@@ -40,6 +43,7 @@ def recipe(size: str, n_train: int) -> Recipe:
                     "completion_dropout": 0.0,
                 },
                 "unimodal": {"steps": 40, "eval_every": 20, "patience": 2},
+                "mce": MCE,
             }
         )
     return Recipe.of(
@@ -70,5 +74,6 @@ def recipe(size: str, n_train: int) -> Recipe:
                 "eval_every": 50,
                 "patience": 5,
             },
+            "mce": MCE,
         }
     )

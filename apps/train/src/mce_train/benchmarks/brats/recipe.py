@@ -16,6 +16,9 @@ DEFAULT_RATES = (0.5, 0.2, 0.2, 0.8)
 
 TABLE1 = "MCE paper, Table 1"
 
+MCE = {"lambdas": From((1.0, 1.0, 1.0), "ours: unit weights (the MCE official code has no BraTS training script)")}
+"""L_single, L_sub, L_aux weights."""
+
 
 def recipe(size: str, n_train: int) -> Recipe:
     """``paper``: Table 1 (400 epochs at batch 1, AdamW, lr 2e-4 with poly decay, power 0.9); ``quick``: a CPU
@@ -35,6 +38,7 @@ def recipe(size: str, n_train: int) -> Recipe:
                 },
                 "model": {"channels": (4, 8, 16), "heads": 2, "completion_depth": 1},
                 "unimodal": {"steps": 8, "eval_every": 8, "patience": 1},
+                "mce": MCE,
             }
         )
     epoch = max(1, n_train)
@@ -54,5 +58,6 @@ def recipe(size: str, n_train: int) -> Recipe:
             },
             "model": {"channels": (8, 16, 32, 64, 128), "heads": 8, "completion_depth": 1},
             "unimodal": {"steps": 400 * epoch, "eval_every": 25 * epoch, "patience": 4},
+            "mce": MCE,
         }
     )

@@ -19,6 +19,9 @@ TABLE1 = "MCE paper, Table 1"
 CODE = "MCE official code, scene_seg/train_nuscenes_mce_imml.py and train_imml_mce.sh"
 MODEL_CODE = "MCE official code, scene_seg/imml_nets/segnet_imml.py"
 
+MCE = {"lambdas": From((1.0, 1.0, 1.0), f"{CODE}: balanced_weights=[1., 1., 1.] (sep, rec, sub)")}
+"""L_single, L_sub, L_aux weights (the code's sep, sub and rec weights)."""
+
 
 def recipe(size: str, n_train: int) -> Recipe:
     """``paper``: Table 1 (50k iterations, batch 1, AdamW, lr 3e-4, OneCycle as Simple-BEV runs it:
@@ -45,6 +48,7 @@ def recipe(size: str, n_train: int) -> Recipe:
                     "completion_dropout": 0.0,
                 },
                 "unimodal": {"steps": 8, "eval_every": 4, "patience": 1},
+                "mce": MCE,
             }
         )
     return Recipe.of(
@@ -72,5 +76,6 @@ def recipe(size: str, n_train: int) -> Recipe:
                 "completion_dropout": From(0.1, MODEL_CODE),
             },
             "unimodal": {"steps": 50_000, "eval_every": 5_000, "patience": 2},
+            "mce": MCE,
         }
     )
