@@ -183,3 +183,19 @@ def test_missing_block_and_missing_runs_are_clear_errors(runs: Path, tmp_path: P
     (runs / "main" / "0.2-0.8" / "results.json").write_text("{}")
     with pytest.raises(ValueError, match=re.escape("not a results.json of apps/train/run.py")):
         evidence.render(runs, DOC, tmp_path / "raw")
+
+
+def test_provenance_names_how_the_masks_were_drawn(runs: Path, tmp_path: Path) -> None:
+    new = json.loads((runs / "main" / "0.2-0.8" / "results.json").read_text())
+    new["config"]["all_missing"] = "exclude"
+    for seed in new["per_seed"]:
+        seed["mask_style"] = "counts"
+    (runs / "main" / "0.2-0.8" / "results.json").write_text(json.dumps(new))
+    fig7 = json.loads((runs / "fig7" / "audio010" / "results.json").read_text())
+    fig7["config"]["protocol"] = "fig7"
+    (runs / "fig7" / "audio010" / "results.json").write_text(json.dumps(fig7))
+    doc = evidence.render(runs, "<!-- table:provenance -->\n<!-- /table:provenance -->\n", tmp_path / "raw")
+    rows = {line.split(" | ")[0].strip("| `"): line for line in doc.splitlines() if line.startswith("| `")}
+    assert "| counts, exclude |" in rows["main/0.2-0.8"]
+    assert "| counts, swap |" in rows["ablation/a"]  # a 0.1 record: no style, all-missing "redraw" (today's swap)
+    assert "| fig7 protocol |" in rows["fig7/audio010"]
