@@ -199,3 +199,17 @@ def test_provenance_names_how_the_masks_were_drawn(runs: Path, tmp_path: Path) -
     assert "| counts, exclude |" in rows["main/0.2-0.8"]
     assert "| counts, swap |" in rows["ablation/a"]  # a 0.1 record: no style, all-missing "redraw" (today's swap)
     assert "| fig7 protocol |" in rows["fig7/audio010"]
+
+
+def test_main_heading_quotes_the_realised_rates(runs: Path, tmp_path: Path) -> None:
+    path = runs / "main" / "0.2-0.8" / "results.json"
+    record = json.loads(path.read_text())
+    record["config"].update(all_missing="exclude", realised_missing_rates=[0.0427, 0.7612])
+    for seed, left_out in zip(record["per_seed"], (150, 160), strict=True):
+        seed["n_excluded"] = left_out
+    path.write_text(json.dumps(record))
+    doc = evidence.render(runs, "<!-- table:main -->\n<!-- /table:main -->\n", tmp_path / "raw")
+    assert (
+        "**Missing rates (image 0.2, audio 0.8), 2 seeds; realised over the samples kept (exclude):"
+        " image 0.043, audio 0.761; samples left out per seed: 150, 160**"
+    ) in doc

@@ -83,8 +83,10 @@ def method_table(record: Record, against: str = "baseline") -> str:
     return markdown_table(["method", *columns], rows)
 
 
-def _setting(rates: Sequence[float], names: Sequence[str]) -> str:
-    return ", ".join(f"{n} {r:g}" for n, r in zip(names, rates, strict=True))
+def _setting(rates: Sequence[float], names: Sequence[str], digits: int | None = None) -> str:
+    return ", ".join(
+        f"{n} {r:g}" if digits is None else f"{n} {r:.{digits}f}" for n, r in zip(names, rates, strict=True)
+    )
 
 
 def main_tables(records: dict[str, Record]) -> str:
@@ -96,8 +98,15 @@ def main_tables(records: dict[str, Record]) -> str:
         subsets = per_seed_scores(record, record["config"]["methods"][0])
         modalities = [s for s in subsets if "+" not in s and s != "mean"]
         seeds = len(record["per_seed"])
-        heading = f"**Missing rates ({_setting(record['config']['rates'], modalities)}), {seeds} seeds**"
-        parts.append(f"{heading}\n\n{method_table(record)}")
+        heading = f"Missing rates ({_setting(record['config']['rates'], modalities)}), {seeds} seeds"
+        realised = record["config"].get("realised_missing_rates")
+        if realised is not None:  # mce-train 0.2: the rates training saw, and the samples left out for them
+            left_out = ", ".join(str(seed.get("n_excluded", 0)) for seed in record["per_seed"])
+            heading += (
+                f"; realised over the samples kept ({record['config'].get('all_missing')}):"
+                f" {_setting(realised, modalities, digits=3)}; samples left out per seed: {left_out}"
+            )
+        parts.append(f"**{heading}**\n\n{method_table(record)}")
     return "\n\n".join(parts)
 
 
@@ -197,7 +206,7 @@ def iemocap_tables(records: dict[str, Record]) -> str:
             )
         seeds = len(record["per_seed"])
         heading = f"**Setting {setting}: missing rates (acoustic, lexical, visual) = {paper}, {seeds} seeds**"
-        parts.append(f"{heading}\n\n{method_table(record)}")
+        parts.append(f"**{heading}**\n\n{method_table(record)}")
     return "\n\n".join(parts)
 
 
