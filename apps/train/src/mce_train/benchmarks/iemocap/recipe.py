@@ -54,6 +54,7 @@ def recipe(size: str, n_train: int) -> Recipe:
                 "optimizer": From("adam", TABLE1),
                 "lr": From(2e-4, TABLE1),
                 "betas": From((0.9, 0.999), f"{MODEL_CODE}: Adam betas (beta1 0.9)"),
+                "weight_decay": From(0.0, f"{MODEL_CODE}: Adam without weight decay"),
                 "scheduler": From("linear", f"{SCRIPT}: --niter=30 --niter_decay=30, MMIN's linear policy"),
                 "decay_start": From(30 * epoch, f"{SCRIPT}: constant for 30 epochs"),
                 "clip_norm": From(1.0, f"{MODEL_CODE}: clip_grad_norm_(1.0)"),
