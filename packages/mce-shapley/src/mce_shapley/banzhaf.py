@@ -21,6 +21,7 @@ restricted to its own players, who alone get values.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -207,6 +208,54 @@ def _interaction_weights(n_players: int, device: torch.device) -> Tensor:
     return table.to(device)
 
 
+class InteractionSums:
+    """Running float64 sums of the exact interaction index over chunks of (sample, coalition) rows.
+
+    Attributes:
+        values: ``Float64[N, M, M]`` (the diagonal holds no meaning until zeroed).
+        base: ``Float64[N]``; grand: ``Float64[N]``; bad: ``Long[N]``, NaN/inf values met.
+    """
+
+    def __init__(self, players: Availability) -> None:
+        n_samples, m, device = players.n_samples, players.n_players, players.device
+        self.players = players
+        self.weights = _interaction_weights(m, device)
+        self.values = torch.zeros(n_samples, m, m, dtype=torch.float64, device=device)
+        self.base = torch.zeros(n_samples, dtype=torch.float64, device=device)
+        self.grand = torch.zeros_like(self.base)
+        self.bad = torch.zeros(n_samples, dtype=torch.long, device=device)
+
+    def add_rows(self, samples: Tensor, bits: Tensor, found: Tensor) -> None:
+        """Add ``v_{samples[r]}(bits[r]) = found[r]`` (``Long[R]``, ``Long[R]``, ``Float64[R]``)."""
+        players = self.players
+        self.bad = self.bad + per_sample(players.n_samples, samples, ~torch.isfinite(found))
+        found = torch.where(torch.isfinite(found), found, 0.0)
+        inside = members_from_bits(bits, players.n_players).double()  # [R, M]
+        outside = players.mask[samples].double() - inside
+        n, size = players.counts[samples], inside.sum(dim=-1).long()
+        both = (found * self.weights[n, size])[:, None, None]  # t = |T| - 2 (the table's offset is 2)
+        one = (found * self.weights[n, size + 1])[:, None, None]  # t = |T| - 1
+        neither = (found * self.weights[n, size + 2])[:, None, None]  # t = |T|
+        split = inside[:, :, None] * outside[:, None, :]
+        contribution = (
+            both * inside[:, :, None] * inside[:, None, :]
+            - one * (split + split.transpose(1, 2))
+            + neither * outside[:, :, None] * outside[:, None, :]
+        )
+        self.values = self.values.index_add(0, samples, contribution)
+        self.base = self.base.index_add(0, samples, found * (bits == 0))
+        self.grand = self.grand.index_add(0, samples, found * (bits == players.bits[samples]))
+
+
+def accumulate_interactions(
+    evaluate: Callable[[Tensor, Tensor], Tensor], rows: SubsetRows, sums: InteractionSums, step: int
+) -> None:
+    """Every (sample, subset) row, ``step`` at a time, into ``sums``; no host reads."""
+    for start in range(0, rows.total, step):
+        samples, bits = rows.take(start, min(start + step, rows.total))
+        sums.add_rows(samples, bits, evaluate(samples, bits))
+
+
 def interactions(
     game: Game,
     n_players: int,
@@ -246,39 +295,16 @@ def interactions(
     evaluate = RowEvaluator(game, players, max_batch)
     if probe is not None:
         evaluate.remember(torch.zeros(1, dtype=torch.long, device=players.device), probe)
-    m, device = n_players, players.device
-    weights = _interaction_weights(m, device)
-    values = torch.zeros(players.n_samples, m, m, dtype=torch.float64, device=device)
-    base = torch.zeros(players.n_samples, dtype=torch.float64, device=device)
-    grand = torch.zeros_like(base)
-    bad = torch.zeros(players.n_samples, dtype=torch.long, device=device)
-    rows = SubsetRows(players.mask)
-    step = max(1, min(max_batch, _WORK_ELEMENTS // (m * m)))
-    for start in range(0, rows.total, step):
-        samples, bits = rows.take(start, min(start + step, rows.total))
-        found = evaluate(samples, bits)
-        bad = bad + per_sample(players.n_samples, samples, ~torch.isfinite(found))
-        found = torch.where(torch.isfinite(found), found, 0.0)
-        inside = members_from_bits(bits, m).double()  # [R, M]
-        outside = players.mask[samples].double() - inside
-        n, size = players.counts[samples], inside.sum(dim=-1).long()
-        both = (found * weights[n, size])[:, None, None]  # t = |T| - 2, offset 2
-        one = (found * weights[n, size + 1])[:, None, None]  # t = |T| - 1
-        neither = (found * weights[n, size + 2])[:, None, None]  # t = |T|
-        pair_in = inside[:, :, None] * inside[:, None, :]
-        split = inside[:, :, None] * outside[:, None, :]
-        pair_out = outside[:, :, None] * outside[:, None, :]
-        contribution = both * pair_in - one * (split + split.transpose(1, 2)) + neither * pair_out
-        values = values.index_add(0, samples, contribution)
-        base = base.index_add(0, samples, found * (bits == 0))
-        grand = grand.index_add(0, samples, found * (bits == players.bits[samples]))
-    raise_if_nonfinite(bad)
-    values = values * (1 - torch.eye(m, dtype=torch.float64, device=device))
+    sums = InteractionSums(players)
+    step = max(1, min(max_batch, _WORK_ELEMENTS // n_players**2))
+    accumulate_interactions(evaluate, SubsetRows(players.mask), sums, step)
+    raise_if_nonfinite(sums.bad)
+    values = sums.values * (1 - torch.eye(n_players, dtype=torch.float64, device=players.device))
     dtype = evaluate.result_dtype
     return InteractionResult(
         values=values.to(dtype),
-        base=base.to(dtype),
-        grand=grand.to(dtype),
+        base=sums.base.to(dtype),
+        grand=sums.grand.to(dtype),
         n_evals=evaluate.n_evals + (0 if probe is None else probe.numel()),
         n_calls=evaluate.n_calls + (probe is not None),
     )
