@@ -40,6 +40,44 @@ def _brute_force(table: Tensor, available: Tensor) -> Tensor:
     return out
 
 
+def _brute_force_banzhaf(table: Tensor, available: Tensor) -> Tensor:
+    """Banzhaf values by their definition, in Python floats, over each sample's own players."""
+    n_samples, n_players = available.shape
+    out = torch.zeros(n_samples, n_players, dtype=torch.float64)
+    for i in range(n_samples):
+        players = [j for j in range(n_players) if available[i, j]]
+        for j in players:
+            others = [k for k in players if k != j]
+            total = 0.0
+            for size in range(len(others) + 1):
+                for subset in itertools.combinations(others, size):
+                    before = sum(1 << k for k in subset)
+                    total += float(table[before | (1 << j), i]) - float(table[before, i])
+            out[i, j] = total / 2 ** len(others)
+    return out
+
+
+def _brute_force_interactions(table: Tensor, available: Tensor) -> Tensor:
+    """The pairwise Shapley interaction index by its definition (discrete derivatives), in Python floats."""
+    n_samples, n_players = available.shape
+    out = torch.zeros(n_samples, n_players, n_players, dtype=torch.float64)
+    for i in range(n_samples):
+        players = [j for j in range(n_players) if available[i, j]]
+        n = len(players)
+        for j, k in itertools.combinations(players, 2):
+            others = [p for p in players if p not in (j, k)]
+            total = 0.0
+            for size in range(n - 1):
+                weight = math.factorial(size) * math.factorial(n - size - 2) / math.factorial(n - 1)
+                for subset in itertools.combinations(others, size):
+                    s = sum(1 << p for p in subset)
+                    jk, sj, sk = s | (1 << j) | (1 << k), s | (1 << j), s | (1 << k)
+                    derivative = float(table[jk, i]) - float(table[sj, i]) - float(table[sk, i]) + float(table[s, i])
+                    total += weight * derivative
+            out[i, j, k] = out[i, k, j] = total
+    return out
+
+
 def _bits(coalitions: Tensor) -> Tensor:
     powers = 2 ** torch.arange(coalitions.shape[-1], device=coalitions.device)
     return (coalitions.long() * powers).sum(-1)
@@ -60,6 +98,16 @@ def _table_games(table: Tensor) -> tuple[Callable[[Tensor], Tensor], RowGame]:
 @pytest.fixture(scope="session")
 def brute_force() -> BruteForce:
     return _brute_force
+
+
+@pytest.fixture(scope="session")
+def brute_force_banzhaf() -> BruteForce:
+    return _brute_force_banzhaf
+
+
+@pytest.fixture(scope="session")
+def brute_force_interactions() -> BruteForce:
+    return _brute_force_interactions
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import Tensor
 
-from mce_shapley import RowGame, exact, permutation
+from mce_shapley import RowGame, banzhaf, banzhaf_exact, exact, interactions, permutation, regression
 from mce_shapley.availability import Availability
-from mce_shapley.coalitions import SubsetRows
+from mce_shapley.banzhaf import InteractionSums, accumulate_interactions
+from mce_shapley.coalitions import SubsetRows, banzhaf_weights
 from mce_shapley.exact_shapley import ShapleySums, accumulate_dense, accumulate_rows, needed_coalitions
 from mce_shapley.games import RowEvaluator
 
@@ -65,3 +66,40 @@ def test_exact_chunk_loops_never_synchronise() -> None:
     finally:
         torch.cuda.set_sync_debug_mode("default")
     torch.testing.assert_close(row_sums.values, dense_sums.values, rtol=0, atol=1e-12)
+
+
+def test_new_estimators_match_the_cpu() -> None:
+    results: dict[str, list[Tensor]] = {}
+    for device in ("cpu", "cuda"):
+        table, available = _case(device)
+        game = RowGame(lambda s, c, t=table: t[_bits(c), s])  # type: ignore[misc]
+        seeded = torch.Generator().manual_seed(2)
+        for name, values in (
+            ("banzhaf_exact", banzhaf_exact(game, 6, available=available).values),
+            ("interactions", interactions(game, 6, available=available).values),
+            (
+                "banzhaf",
+                banzhaf(game, 6, available=available, n_pairs=8, exact_when_cheaper=False, generator=seeded).values,
+            ),
+            ("regression", regression(game, 6, available=available, budget=40, exact_when_cheaper=False).values),
+        ):
+            results.setdefault(name, []).append(values.cpu())
+    for name in ("banzhaf_exact", "interactions", "banzhaf"):
+        torch.testing.assert_close(results[name][1], results[name][0], rtol=0, atol=1e-12)
+
+
+def test_banzhaf_and_interaction_loops_never_synchronise() -> None:
+    table, available = _case("cuda")
+    players = Availability.check(available, 6)
+    rows = SubsetRows(available)
+    evaluate = RowEvaluator(RowGame(lambda s, c: table[_bits(c), s]), players, max_batch=64)
+    banzhaf_sums = ShapleySums(players, banzhaf_weights(6, available.device))
+    pair_sums = InteractionSums(players)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        accumulate_rows(evaluate, rows, banzhaf_sums, max_batch=64)
+        accumulate_interactions(evaluate, rows, pair_sums, step=64)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    torch.testing.assert_close(banzhaf_sums.values, banzhaf_exact(evaluate.game, 6, available=available).values)

@@ -12,10 +12,26 @@ every sample has its own game and its own set of available players.
 """
 
 from mce_shapley.__about__ import __version__
+from mce_shapley.banzhaf import InteractionResult, banzhaf, banzhaf_exact, interactions
 from mce_shapley.exact_shapley import exact
 from mce_shapley.games import DenseGame, Game, RowGame
 from mce_shapley.kernel_shapley import kernel
 from mce_shapley.permutation_shapley import permutation
+from mce_shapley.regression_shapley import regression
 from mce_shapley.result import ShapleyResult
 
-__all__ = ["DenseGame", "Game", "RowGame", "ShapleyResult", "__version__", "exact", "kernel", "permutation"]
+__all__ = [
+    "DenseGame",
+    "Game",
+    "InteractionResult",
+    "RowGame",
+    "ShapleyResult",
+    "__version__",
+    "banzhaf",
+    "banzhaf_exact",
+    "exact",
+    "interactions",
+    "kernel",
+    "permutation",
+    "regression",
+]

@@ -56,11 +56,19 @@ def check_sample_keys(sample_keys: Tensor | None, available: Tensor) -> Tensor:
 
 
 def solve_exactly(
-    evaluate: RowEvaluator, players: Availability, samples: Tensor, out: Estimates, max_batch: int
+    evaluate: RowEvaluator,
+    players: Availability,
+    samples: Tensor,
+    out: Estimates,
+    max_batch: int,
+    weights: tuple[Tensor, Tensor] | None = None,
 ) -> None:
-    """Exact values for ``samples`` (``Long[E]``), through the row evaluator, written into ``out``."""
+    """Exact values for ``samples`` (``Long[E]``), through the row evaluator, written into ``out``.
+
+    ``weights``: the coefficient tables of :class:`~mce_shapley.exact_shapley.ShapleySums` (default Shapley's).
+    """
     sub = Availability.check(players.mask[samples], players.n_players)
-    sums = ShapleySums(sub)
+    sums = ShapleySums(sub, weights)
     accumulate_rows(lambda local, bits: evaluate(samples[local], bits), SubsetRows(sub.mask), sums, max_batch)
     raise_if_nonfinite(per_sample(players.n_samples, samples, sums.bad))
     out.put(samples, sums.values, torch.zeros_like(sums.values), sums.base, sums.grand, torch.zeros_like(samples))

@@ -121,6 +121,25 @@ def shapley_weights(n_players: int, device: torch.device) -> tuple[Tensor, Tenso
     return joined, left_out
 
 
+@cache
+def banzhaf_weights(n_players: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Per-coalition Banzhaf coefficients, in the layout of :func:`shapley_weights`.
+
+    Sample ``i`` (``n`` available players) gets ``beta_j = sum_T v(T) c_j(T)`` with
+    ``c_j(T) = 2**-(n - 1)`` if ``j`` is in ``T`` and ``-2**-(n - 1)`` otherwise.
+
+    Returns:
+        ``(joined, left_out)``, each ``Float64[M + 1, M + 1]`` indexed ``[n, |T|]``, zero where
+        undefined (``|T| = 0`` for ``joined``, ``|T| = n`` for ``left_out``). Read-only.
+    """
+    left_out = torch.zeros(n_players + 1, n_players + 1, dtype=torch.float64, device=device)
+    for n in range(1, n_players + 1):
+        left_out[n, :n] = 2.0 ** -(n - 1)
+    joined = torch.zeros_like(left_out)
+    joined[:, 1:] = left_out[:, :-1]
+    return joined, left_out
+
+
 class SubsetRows:
     """Every ``(row, subset of that row's available players)`` pair, enumerated in ranges.
 

@@ -33,22 +33,32 @@ class ShapleySums:
 
     Args:
         available: the samples' players.
+        weights: ``(joined, left_out)`` coefficient tables (default
+            :func:`~mce_shapley.coalitions.shapley_weights`; Banzhaf values use
+            :func:`~mce_shapley.coalitions.banzhaf_weights`).
 
     Attributes:
         values: ``Float64[N, M]`` Shapley values so far.
         base: ``Float64[N]``, ``v_i(empty set)`` once seen.
         grand: ``Float64[N]``, ``v_i(A_i)`` once seen.
         bad: ``Long[N]``, count of NaN/inf values met on needed coalitions.
+        dtype: the dtype of the game's values, once a dense block has been added
+            (:meth:`saw`); the sums themselves are float64.
     """
 
-    def __init__(self, available: Availability) -> None:
+    def __init__(self, available: Availability, weights: tuple[Tensor, Tensor] | None = None) -> None:
         n_samples, n_players, device = available.n_samples, available.n_players, available.device
         self.players = available
-        self.joined, self.left_out = shapley_weights(n_players, device)
+        self.joined, self.left_out = shapley_weights(n_players, device) if weights is None else weights
         self.values = torch.zeros(n_samples, n_players, dtype=torch.float64, device=device)
         self.base = torch.zeros(n_samples, dtype=torch.float64, device=device)
         self.grand = torch.zeros_like(self.base)
         self.bad = torch.zeros(n_samples, dtype=torch.long, device=device)
+        self.dtype: torch.dtype | None = None
+
+    def saw(self, values: Tensor) -> None:
+        """Note the dtype of game values about to be added (promoted across blocks)."""
+        self.dtype = values.dtype if self.dtype is None else torch.promote_types(self.dtype, values.dtype)
 
     def add_rows(self, samples: Tensor, bits: Tensor, values: Tensor) -> None:
         """Add rows ``v_{samples[r]}(bits[r]) = values[r]`` (``Long[R]``, ``Long[R]``, ``Float64[R]``).
@@ -157,8 +167,9 @@ def exact(
         max_players: refuse samples with more available players than this.
 
     Returns:
-        :class:`~mce_shapley.ShapleyResult` with ``std`` all zero. Differentiable when the
-        game's values are.
+        :class:`~mce_shapley.ShapleyResult` with ``std`` all zero, in the game's dtype (a
+        float32 game gets float32 values; the sums are accumulated in float64 and cast once
+        at the end). Differentiable when the game's values are.
 
     Cost: a dense game is evaluated on every coalition within some sample's players (all
     ``N`` samples each time); a row-wise game on ``sum_i 2**|A_i|`` rows. The chunk loop
@@ -174,6 +185,18 @@ def exact(
     >>> alone.values.round(decimals=6).tolist()
     [[1.0, 0.0, 3.0]]
     """
+    return exact_values(game, n_players, available, max_batch, max_players, None)
+
+
+def exact_values(
+    game: Game,
+    n_players: int,
+    available: Tensor | None,
+    max_batch: int,
+    max_players: int,
+    weights: Callable[[int, torch.device], tuple[Tensor, Tensor]] | None,
+) -> ShapleyResult:
+    """:func:`exact` with other per-coalition coefficients (``weights(M, device)``; None: Shapley's)."""
     n_players = check_n_players(n_players)
     check_int("max_batch", max_batch, minimum=1)
     check_int("max_players", max_players, minimum=1, maximum=MAX_PLAYERS)
@@ -183,17 +206,18 @@ def exact(
     else:
         players = Availability.check(available, n_players)
     check_exact_size(players, max_players)
-    sums = ShapleySums(players)
+    sums = ShapleySums(players, None if weights is None else weights(n_players, players.device))
     if isinstance(game, RowGame):
         n_evals, n_calls = _exact_rows(game, players, sums, max_batch)
     else:
         n_evals, n_calls = _exact_dense(game, sums, max_batch, probe)
     raise_if_nonfinite(sums.bad)
+    dtype = torch.float64 if sums.dtype is None else sums.dtype
     return ShapleyResult(
-        values=sums.values,
-        std=torch.zeros_like(sums.values),
-        base=sums.base,
-        grand=sums.grand,
+        values=sums.values.to(dtype),
+        std=torch.zeros_like(sums.values, dtype=dtype),
+        base=sums.base.to(dtype),
+        grand=sums.grand.to(dtype),
         n_evals=n_evals,
         n_calls=n_calls,
         n_permutations=torch.zeros_like(sums.bad),
@@ -203,6 +227,7 @@ def exact(
 def _exact_rows(game: RowGame, players: Availability, sums: ShapleySums, max_batch: int) -> tuple[int, int]:
     evaluate = RowEvaluator(game, players, max_batch)
     accumulate_rows(evaluate, SubsetRows(players.mask), sums, max_batch)
+    sums.dtype = evaluate.dtype
     return evaluate.n_evals, evaluate.n_calls
 
 
@@ -227,6 +252,7 @@ def _exact_dense(game: DenseGame, sums: ShapleySums, max_batch: int, probe: Tens
         coalitions = needed_coalitions(players.bits, players.n_players)
     n_calls = 0
     if probe is not None:
+        sums.saw(probe)
         sums.add_grid(coalitions[:1], probe.double())
         coalitions, n_calls = coalitions[1:], 1
     n_calls += accumulate_dense(game, coalitions, sums, per_call=max(1, max_batch // players.n_samples))
@@ -243,5 +269,6 @@ def accumulate_dense(game: DenseGame, coalitions: Tensor, sums: ShapleySums, per
     for start in starts:
         bits = coalitions[start : start + per_call]
         values = call_dense(game, members_from_bits(bits, players.n_players), players.n_samples, players.device)
+        sums.saw(values)
         sums.add_grid(bits, values.double())
     return len(starts)

@@ -108,14 +108,25 @@ class RowEvaluator:
         self.max_batch = max_batch
         self.n_evals = 0
         self.n_calls = 0
+        self.dtype: torch.dtype | None = None  # the game's dtype, once it has returned values
         self.table = SortedTable((self.n_samples,), self.device)  # dense games: v_i(coalition) by coalition
+
+    def saw(self, values: Tensor) -> None:
+        """Note the dtype of values the game returned (promoted across calls)."""
+        self.dtype = values.dtype if self.dtype is None else torch.promote_types(self.dtype, values.dtype)
+
+    @property
+    def result_dtype(self) -> torch.dtype:
+        """The dtype results are returned in: the game's (float64 if it was never called)."""
+        return torch.float64 if self.dtype is None else self.dtype
 
     def remember(self, bits: Tensor, values: Tensor) -> None:
         """Keep dense values already paid for: ``values[k, i] = v_i(bits[k])`` (``Long[K]``, ``Float[K, N]``)."""
+        self.saw(values)
         self.table.add(bits, values)
 
     def __call__(self, samples: Tensor, bits: Tensor) -> Tensor:
-        """``Float64[R]``: the value of sample ``samples[r]`` on coalition ``bits[r]``.
+        """``Float64[R]``: the value of sample ``samples[r]`` on coalition ``bits[r]``, accumulated in float64.
 
         Args:
             samples: ``Long[R]`` sample indices.
@@ -131,6 +142,7 @@ class RowEvaluator:
             chunk_samples = samples[start : start + self.max_batch]
             members = members_from_bits(bits[start : start + self.max_batch], self.n_players)
             values = check_game_output(game(chunk_samples, members), (chunk_samples.shape[0],), self.device, "row-wise")
+            self.saw(values)
             parts.append(values.double())
             self.n_calls += 1
             self.n_evals += chunk_samples.shape[0]

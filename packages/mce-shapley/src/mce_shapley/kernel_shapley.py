@@ -101,7 +101,8 @@ def kernel(
 
     Returns:
         :class:`~mce_shapley.ShapleyResult`: ``values`` and ``std`` (delta-method standard
-        errors) ``Float64[N, M]``, exactly 0 for players a sample lacks; ``n_evals`` the
+        errors) ``Float[N, M]`` in the game's dtype (fitted in float64), exactly 0 for players a
+        sample lacks; ``n_evals`` the
         distinct evaluations made; ``n_permutations`` the pairs per sample (0 where exact).
 
     Host synchronisation: a few reads to plan the work, then one per chunk of samples with
@@ -157,11 +158,12 @@ def kernel(
         for start in range(0, group.numel(), chunk):
             _kernel_chunk(evaluate, players, keys, group[start : start + chunk], n, strata, seed, estimates)
         estimates.n_permutations = estimates.n_permutations.index_fill(0, group, n_pairs)
+    dtype = evaluate.result_dtype
     return ShapleyResult(
-        values=estimates.values,
-        std=estimates.std,
-        base=estimates.base,
-        grand=estimates.grand,
+        values=estimates.values.to(dtype),
+        std=estimates.std.to(dtype),
+        base=estimates.base.to(dtype),
+        grand=estimates.grand.to(dtype),
         n_evals=evaluate.n_evals + (0 if probe is None else probe.numel()),
         n_calls=evaluate.n_calls + (probe is not None),
         n_permutations=estimates.n_permutations,

@@ -96,7 +96,8 @@ def permutation(
             dense one.
 
     Returns:
-        :class:`~mce_shapley.ShapleyResult`; ``std`` is the standard error of each value,
+        :class:`~mce_shapley.ShapleyResult` in the game's dtype (running means and variances
+        are kept in float64); ``std`` is the standard error of each value,
         ``n_permutations`` the permutations each sample used (0 where solved exactly).
 
     Host synchronisation: a few reads to plan the work, then a few per round (sizing the
@@ -150,11 +151,12 @@ def permutation(
     chunk = max(1, min(2 ** (62 - n_players), _WORK_ELEMENTS // (plan.per_round * (n_players + 1))))
     for start in range(0, sampled.numel(), chunk):
         _sample_chunk(evaluate, available, keys, sampled[start : start + chunk], plan, estimates)
+    dtype = evaluate.result_dtype
     return ShapleyResult(
-        values=estimates.values,
-        std=estimates.std,
-        base=estimates.base,
-        grand=estimates.grand,
+        values=estimates.values.to(dtype),
+        std=estimates.std.to(dtype),
+        base=estimates.base.to(dtype),
+        grand=estimates.grand.to(dtype),
         n_evals=evaluate.n_evals + (0 if probe is None else probe.numel()),
         n_calls=evaluate.n_calls + (probe is not None),
         n_permutations=estimates.n_permutations,

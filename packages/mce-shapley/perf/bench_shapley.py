@@ -4,7 +4,7 @@ The game: M modalities of 32 features each, a two-layer head over their concaten
 absent modalities zeroed; a sample's value for a coalition is its target-class logit.
 
     pip install "./packages/mce-shapley[bench]"      # captum, shap, shapiq
-    python packages/mce-shapley/benchmarks/bench_shapley.py [--device cuda] [--repeats 5]
+    python packages/mce-shapley/perf/bench_shapley.py [--device cuda] [--repeats 5]
 
 Every ratio is measured side by side in one run; times are medians over ``--repeats``.
 Libraries that explain one sample per call (shap, shapiq, the naive loop) are timed on
