@@ -61,10 +61,17 @@ from mce_train.methods.baseline import Baseline  # noqa: E402
 from mce_train.methods.mce import MCE  # noqa: E402
 from mce_train.methods.redcore import RedCore  # noqa: E402
 
+# isort: split
+# The comparison methods of the paper's Tables 3-5, after the project's own (registration order is table order).
+from mce_train.methods.mbt_sample import MBTSample  # noqa: E402
+from mce_train.methods.pmr import PMR  # noqa: E402
+
 __all__ = [
     "MCE",
     "METHODS",
+    "PMR",
     "Baseline",
+    "MBTSample",
     "Method",
     "MethodContext",
     "Option",
