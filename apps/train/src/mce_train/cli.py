@@ -306,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         recipe.section("schedule")["workers"],
         cpus=resources.available_cpus(),
         workers=args.workers,
-        threads=args.threads,
+        threads=args.threads or resources.environment_threads(),
     )
     torch.set_num_threads(cpu.threads)
     settings = replace(settings, workers=cpu.workers)

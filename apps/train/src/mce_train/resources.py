@@ -5,7 +5,8 @@ starts at most ``(cpus - 1) // 2`` of them, so that the training process keeps m
 torch ``cpus - workers`` intra-op threads (each worker runs one thread: PyTorch sets that in its
 workers). ``cpus`` is this process's share: the CPUs it may run on (``os.sched_getaffinity``, else
 ``os.cpu_count()``), divided among the processes torchrun starts on the machine. ``--workers`` and
-``--threads`` override either.
+``--threads`` override either; without ``--threads``, an ``OMP_NUM_THREADS`` set in the environment
+(``scripts/evidence.sh`` runs jobs side by side with one thread each) is kept.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ def available_cpus() -> int:
         cpus = os.cpu_count() or 1
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
     return max(1, cpus // max(1, local))
+
+
+def environment_threads() -> int | None:
+    """``OMP_NUM_THREADS`` when the environment sets it to a positive integer, else ``None``."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 @dataclass(frozen=True)
