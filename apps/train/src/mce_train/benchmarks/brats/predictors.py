@@ -18,9 +18,9 @@ from mce_train.network import MultiModalNet
 
 DECODED_VOXELS = 2**22
 """Full-resolution voxels (windows x subsets) decoded at once: bounds the decoder's activations (8 rows of 80³)."""
-ACCUMULATOR_BUDGET = 2**28
-"""Elements of the float64 window average (``subsets x 4`` maps of a whole volume) kept at once; more subsets
-than fit are predicted in groups, one encoder pass per group (one group for every volume up to 160³)."""
+ACCUMULATOR_BUDGET = 2**29
+"""Elements of the float64 window average (``subsets x 4`` maps of a whole volume, 4 GiB) kept at once; more
+subsets than fit are predicted in groups, one encoder pass per group (one group for a 240x240x155 volume)."""
 
 
 def predict_subsets(model: MultiModalNet, h: Tensor, keeps: Tensor, *, voxels: int = DECODED_VOXELS) -> Tensor:
