@@ -32,7 +32,7 @@ def predict_subsets(model: MultiModalNet, h: Tensor, keeps: Tensor, *, voxels: i
     its level, computed once per modality (:meth:`FusionHead.skip_terms`) and averaged per subset; any
     other network goes through :meth:`~mce_train.network.MultiModalNet.predict_subsets`.
     """
-    head = model.head
+    head = getattr(model, "head", None)
     if not isinstance(head, FusionHead) or type(model).predict is not MultiModalNet.predict:
         return model.predict_subsets(h, keeps)
     width = head.layout.bottleneck + N_FLAGS
