@@ -181,6 +181,9 @@ class _Voxelwise(nn.Module):
     def predict(self, h: Tensor, keep: Tensor) -> Tensor:
         return h * keep[:, :, None, None, None]
 
+    def predict_subsets(self, h: Tensor, keeps: Tensor) -> Tensor:
+        return torch.stack([self.predict(h, keep) for keep in keeps])
+
 
 def test_sliding_window_predictor_covers_the_whole_volume() -> None:
     generator = torch.Generator().manual_seed(0)
@@ -189,10 +192,12 @@ def test_sliding_window_predictor_covers_the_whole_volume() -> None:
     keep = torch.tensor([[True, False, True, True], [False, True, False, False]])
     batch = Batch(["a", "b"], inputs, {}, keep, torch.zeros(shape, dtype=torch.long), {})
     model = _Voxelwise()
-    out = sliding_window_predictor(model, batch, keep)  # type: ignore[arg-type]
-    volume = torch.stack([inputs[m][:, 0] for m in _Voxelwise.modalities], 1) * keep[:, :, None, None, None]
-    assert out.shape == (2, 4, *shape[1:])
-    torch.testing.assert_close(out, volume.softmax(1))
+    keeps = torch.stack([keep, keep & torch.tensor([True, True, False, False])])  # two subsets
+    out = sliding_window_predictor(model, batch, keeps)  # type: ignore[arg-type]
+    volume = torch.stack([inputs[m][:, 0] for m in _Voxelwise.modalities], 1)
+    assert out.shape == (2, 2, 4, *shape[1:])
+    for s in range(2):
+        torch.testing.assert_close(out[s], (volume * keeps[s, :, :, None, None, None]).softmax(1))
     assert {window[1:] for window in model.windows} == {(1, 8, 8, 8)}  # always the training crop size
 
 
@@ -206,7 +211,7 @@ def test_sliding_windows_of_one_window_equal_a_direct_forward(net: BraTSNet) -> 
         only = torch.zeros_like(present)
         only[:, 1] = True
         unimodal = net.unimodal(net.encode(inputs, only), 1).softmax(1)
-    torch.testing.assert_close(sliding_window_predictor(net, batch, keep), fused)
+    torch.testing.assert_close(sliding_window_predictor(net, batch, keep[None])[0], fused, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(sliding_window_unimodal(net, batch, 1), unimodal)
 
 

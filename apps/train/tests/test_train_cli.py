@@ -1,10 +1,12 @@
 """The front door's argument handling: defaults, and errors before any training starts."""
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 
+from mce_train import resources
 from mce_train.cli import main, parse_args
 
 
@@ -47,6 +49,9 @@ def test_defaults_are_avmnist_at_our_imbalanced_setting_under_the_papers_protoco
         (["--checkpoint-every", "0"], "--checkpoint-every must be >= 1"),
         (["--shapley", "permutation", "--permutations", "3"], "must be even"),
         (["--masks", "/nonexistent/masks.csv"], "does not exist"),
+        (["--workers", "-1"], r"--workers: expected a number of loader workers, an integer >= 0; got '-1'"),
+        (["--workers", "two"], r"--workers: expected a number of loader workers, an integer >= 0; got 'two'"),
+        (["--threads", "0"], r"--threads: expected a number of threads, an integer >= 1; got '0'"),
     ],
 )
 def test_bad_configuration_fails_before_training(
@@ -74,3 +79,25 @@ def test_a_data_variable_naming_no_directory_is_an_error(monkeypatch: pytest.Mon
     monkeypatch.setenv("MCE_DATA_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(SystemExit, match=r"MCE_DATA_DIR is .*nowhere, which is not a directory"):
         main(["--quick", "--out", str(tmp_path / "o")])
+
+
+@pytest.mark.parametrize("flag", ["--workers", "--threads"])
+def test_a_bad_worker_or_thread_count_exits_with_status_2(flag: str, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--quick", "--out", str(tmp_path / "o"), flag, "-3"])
+    assert stopped.value.code == 2
+
+
+def test_cpus_are_the_affinity_shared_among_torchrun_s_local_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert resources.available_cpus() == 8
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
+    assert resources.available_cpus() == 2
+    assert resources.plan(4, cpus=2) == resources.CPUPlan(cpus=2, workers=0, threads=2)  # no oversubscription
+    assert resources.plan(4, cpus=2, threads=1).threads == 1
+    assert resources.plan(0, cpus=64) == resources.CPUPlan(cpus=64, workers=0, threads=64)  # in-memory benchmarks
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # jobs side by side, one thread each, keep their setting
+    assert resources.environment_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "many")
+    assert resources.environment_threads() is None

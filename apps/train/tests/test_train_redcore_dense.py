@@ -152,9 +152,10 @@ def test_brats_sliding_window_prediction_goes_through_redcore(setups: dict[str, 
     cases = IncompleteDataset(splits.val, MissingMask.full(splits.val.sample_ids(), BRATS_MODALITIES))
     volume = collate_incomplete([cases[0]])
     with torch.no_grad():
-        whole = sliding_window_predictor(model, volume, keep)  # 24³ volumes, 16³ windows
+        whole = sliding_window_predictor(model, volume, keep[None])[0]  # 24³ volumes, 16³ windows
         crop = {name: x[:, :, :16, :16, :16] for name, x in volume.inputs.items()}
-        single = sliding_window_predictor(model, Batch(volume.ids, crop, {}, volume.present, volume.target, {}), keep)
+        one = Batch(volume.ids, crop, {}, volume.present, volume.target, {})
+        single = sliding_window_predictor(model, one, keep[None])[0]
         direct = model.predict(model.encode(crop, keep), keep).softmax(1)
     assert whole.shape == (1, 4, *volume.inputs["flair"].shape[2:])
     assert torch.allclose(whole.sum(1), torch.ones(()), atol=1e-5)

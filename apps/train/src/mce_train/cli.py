@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import torch
 
 from mce_data import DataFileError
 from mce_data.masks import ALL_MISSING, STYLES
-from mce_train import __version__, benchmarks, report
+from mce_train import __version__, benchmarks, report, resources
 from mce_train.distributed import setup
 from mce_train.errors import ConfigurationError
 from mce_train.experiment import Settings, resolve_recipe, run_seed
@@ -57,6 +58,21 @@ def _seeds(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers like 0,1,2; got {text!r}") from None
 
 
+def _at_least(minimum: int, what: str) -> Callable[[str], int]:
+    """An argparse type: an integer ``>= minimum`` (``what`` names it in the error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, an integer >= {minimum}; got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, an integer >= {minimum}; got {text!r}")
+        return value
+
+    return parse
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python apps/train/run.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"mce-train {__version__}")
@@ -87,6 +103,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=None, help=f"data folder (default ${DATA_ENV} or ../shared/data)")
     parser.add_argument("--out", type=Path, default=None, help="where results go (default runs/default)")
     parser.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
+    parser.add_argument(
+        "--workers",
+        type=_at_least(0, "a number of loader workers"),
+        default=None,
+        help="DataLoader worker processes of the training loader (default: the recipe's, at most (CPUs - 1) // 2)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_at_least(1, "a number of threads"),
+        default=None,
+        help="torch's intra-op threads (default: the CPUs this process may use, less the loader workers)",
+    )
     parser.add_argument(
         "--cache",
         type=Path,
@@ -268,16 +296,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         cache=args.cache,
     )
     try:  # unknown keys and bad values now, before any data is read (n_train only scales epochs to steps)
-        resolve_recipe(bench, settings, n_train=1000)
+        recipe = resolve_recipe(bench, settings, n_train=1000)
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None
     if args.show_recipe:
         return _show_recipe(bench, settings, data, out)
     distributed, device = setup(args.device)
+    cpu = resources.plan(
+        recipe.section("schedule")["workers"],
+        cpus=resources.available_cpus(),
+        workers=args.workers,
+        threads=args.threads or resources.environment_threads(),
+    )
+    torch.set_num_threads(cpu.threads)
+    settings = replace(settings, workers=cpu.workers)
     say = print if distributed.main else _silent
     say(
         f"mce-train {__version__}: {bench.name}, methods {', '.join(methods)}, missing rates "
-        f"{dict(zip(bench.modalities, rates, strict=True))}, seeds {list(args.seeds)}, on {device}"
+        f"{dict(zip(bench.modalities, rates, strict=True))}, seeds {list(args.seeds)}, on {device} ({cpu.describe()})"
         + (f", {distributed.world} processes" if distributed.world > 1 else "")
     )
     per_seed = []

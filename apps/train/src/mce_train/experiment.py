@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,9 @@ class Settings:
     """``"rates"`` (masks drawn from ``rates``) or a benchmark's own protocol (AVMNIST ``"fig7"``)."""
     audio_present: float | None = None
     """With ``protocol="fig7"``: the fraction of training samples that have audio (every image is present)."""
+    workers: int | None = None
+    """DataLoader workers of the training loader instead of the recipe's ``schedule.workers`` (the command line sizes
+    them to the machine, :mod:`mce_train.resources`); not part of a checkpoint's fingerprint."""
 
 
 def resolve_recipe(bench: Benchmark, settings: Settings, n_train: int) -> Recipe:
@@ -138,6 +141,8 @@ def run_seed(
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
     schedule = Schedule(**recipe.section("schedule"))
+    if settings.workers is not None:
+        schedule = replace(schedule, workers=settings.workers)
     mask, mask_file = training_mask(bench, settings, splits, seed, out, distributed)
     train = IncompleteDataset(splits.train, mask)
     val = IncompleteDataset(splits.val, MissingMask.full(splits.val.sample_ids(), bench.modalities))

@@ -18,7 +18,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+from einops import rearrange, repeat
 from torch import Tensor, nn
+
+SUBSET_BUDGET = 2**24
+"""Elements of ``h`` (copied once per subset) that :meth:`MultiModalNet.predict_subsets` batches at most."""
 
 
 class MultiModalNet(nn.Module):
@@ -109,6 +113,21 @@ class MultiModalNet(nn.Module):
     def predict(self, h: Tensor, keep: Tensor) -> Tensor:
         """The fused prediction from the modalities in ``keep`` (``Bool[N, M]``)."""
         return self.head(self.complete(h, keep))  # type: ignore[no-any-return]
+
+    def predict_subsets(self, h: Tensor, keeps: Tensor, *, budget: int = SUBSET_BUDGET) -> Tensor:
+        """``prediction[S, N, ...]``: :meth:`predict` of ``h`` (``Float[N, M, *feature]``) from each subset's
+        ``keeps[s]`` (``Bool[S, N, M]``), the subsets batched (as many at once as keep ``h``'s copies within
+        ``budget`` elements; at least one)."""
+        if keeps.dim() != 3 or keeps.shape[1:] != h.shape[:2]:
+            raise ValueError(f"expected keeps Bool[S, {h.shape[0]}, {h.shape[1]}]; got {list(keeps.shape)}")
+        chunk = max(1, budget // max(1, h.numel()))
+        predictions = []
+        for first in range(0, keeps.shape[0], chunk):
+            keep = keeps[first : first + chunk]
+            rows = repeat(h, "batch ... -> (subset batch) ...", subset=keep.shape[0])
+            prediction = self.predict(rows, rearrange(keep, "subset batch modality -> (subset batch) modality"))
+            predictions.append(rearrange(prediction, "(subset batch) ... -> subset batch ...", subset=keep.shape[0]))
+        return torch.cat(predictions)
 
     def unimodal(self, h: Tensor, m: int) -> Tensor:
         """``f_dec^m(h_m)`` for every row of ``h`` (Eq. 9)."""

@@ -111,5 +111,5 @@ def sliding_window_inference(
             total[:, d : d + window[0], h : h + window[1], w : w + window[2]] += piece.to(torch.float64)
             count[:, d : d + window[0], h : h + window[1], w : w + window[2]] += 1.0
     assert total is not None  # at least one window always exists
-    mean = total / count
+    mean = total.div_(count)  # in place: the sum is the largest tensor here (many output channels, whole volumes)
     return mean[:, : spatial[0], : spatial[1], : spatial[2]].to(out_dtype)

@@ -64,7 +64,8 @@ class Benchmark:
     """How masks are drawn from the rates without ``--mask-style`` (a style of :data:`mce_data.masks.STYLES`, as
     the benchmark's official code draws them; the benchmark's module names the source)."""
     predictor: Predictor | None = None
-    """How evaluation predicts a batch from a modality subset (``None``: encode once, decode per subset)."""
+    """How evaluation predicts a batch from every modality subset at once (``None``: encode once, decode the subsets
+    batched; :data:`~mce_train.evaluation.Predictor`)."""
     unimodal_predictor: Callable[[MultiModalNet, Any, int], Tensor] | None = None
     """How the upper-bound models' validation predicts a batch with modality ``m``'s head (``None``: directly)."""
 

@@ -20,7 +20,11 @@ from mce_train.benchmarks.brats import models as brats
 from mce_train.benchmarks.brats.data import brats_splits, split_cases
 from mce_train.benchmarks.brats.losses import dice_cross_entropy, mean_region_dice
 from mce_train.benchmarks.brats.metrics import RegionDiceMetric
-from mce_train.benchmarks.brats.predictors import sliding_window_predictor, sliding_window_unimodal
+from mce_train.benchmarks.brats.predictors import (
+    sliding_window_each_subset,
+    sliding_window_predictor,
+    sliding_window_unimodal,
+)
 from mce_train.benchmarks.brats.recipe import DEFAULT_RATES, recipe
 from mce_train.network import MultiModalNet
 
@@ -53,6 +57,7 @@ __all__ = [
     "brats_splits",
     "dice_cross_entropy",
     "mean_region_dice",
+    "sliding_window_each_subset",
     "sliding_window_predictor",
     "sliding_window_unimodal",
     "split_cases",

@@ -86,6 +86,45 @@ class UNetDecoder(nn.Module):
             x = self.merge[level](torch.cat([self.up[level](x), skips[level]], dim=1))
         return self.classifier(x)  # type: ignore[no-any-return]
 
+    def _split(self, level: int) -> tuple[nn.Conv3d, list[nn.Module]]:
+        """Level ``level``'s first convolution, and the layers after it (its norm and activation, the other blocks)."""
+        block = self.merge[level]
+        assert isinstance(block, nn.Sequential)
+        first = block[0]
+        assert isinstance(first, ConvBlock)
+        conv = first[0]
+        assert isinstance(conv, nn.Conv3d)
+        return conv, [*list(first)[1:], *list(block)[1:]]
+
+    def skip_terms(self, skips: Sequence[Tensor]) -> list[Tensor]:
+        """What each skip contributes to its level's first convolution: ``[Float[n, C_l, ...] for l < L]``.
+
+        That convolution is linear in its input ``[up; skip]``, so ``conv([up; skip]) = conv_up(up) +
+        conv_skip(skip)``; ``conv_skip`` (no bias) of a weighted sum of skips is the weighted sum of their
+        terms, which :meth:`forward_terms` takes in their place.
+        """
+        if len(skips) != len(self.channels) - 1:
+            raise ValueError(f"expected {len(self.channels) - 1} skip levels; got {len(skips)}")
+        terms = []
+        for level, skip in enumerate(skips):
+            conv, _ = self._split(level)
+            weight = conv.weight[:, self.channels[level] :]
+            terms.append(functional.conv3d(skip, weight, None, conv.stride, conv.padding))
+        return terms
+
+    def forward_terms(self, bottleneck: Tensor, terms: Sequence[Tensor]) -> Tensor:
+        """:meth:`forward` with each skip given by its :meth:`skip_terms` term (the same logits up to rounding)."""
+        if len(terms) != len(self.channels) - 1:
+            raise ValueError(f"expected {len(self.channels) - 1} skip terms; got {len(terms)}")
+        x = bottleneck
+        for level in reversed(range(len(terms))):
+            conv, rest = self._split(level)
+            weight = conv.weight[:, : self.channels[level]]
+            x = functional.conv3d(self.up[level](x), weight, conv.bias, conv.stride, conv.padding) + terms[level]
+            for layer in rest:
+                x = layer(x)
+        return self.classifier(x)  # type: ignore[no-any-return]
+
 
 @dataclass(frozen=True)
 class Unpacked:

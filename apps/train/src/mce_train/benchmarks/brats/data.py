@@ -17,7 +17,7 @@ seed sees the same test cases).
 
 Training crops are drawn afresh at every access (:class:`FreshCrops`); validation and test read
 whole volumes and predict them by sliding-window inference with the training crop size and 50 %
-overlap (:func:`sliding_window_predictor`), one subset at a time.
+overlap (:func:`sliding_window_predictor`), every subset from one encoder pass per window.
 
 Sizes. ``paper``: Table 1 (400 epochs at batch 1, AdamW, lr 2e-4, poly decay p = 0.9; Dice + CE),
 80³ crops, mmFormer's encoder widths. ``quick``: 24³ synthetic volumes, 16³ crops, 4-16 channels.

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
-from einops import rearrange, repeat
+from einops import einsum, rearrange, repeat
 from torch import Tensor, nn
 from torch.nn import functional
 
@@ -115,12 +115,13 @@ class FusionHead(nn.Module):
             position = functional.interpolate(position, size=grid, mode="trilinear", align_corners=False)
         return rearrange(position, "one channel depth height width -> one (depth height width) channel")
 
-    def forward(self, h: Tensor) -> Tensor:
-        parts = self.layout.unpack(h)
-        flags = parts.flags[..., 0, 0, 0] > 0.5  # Bool[N, M, 2]
+    def fuse(self, bottleneck: Tensor, flags: Tensor) -> tuple[Tensor, Tensor]:
+        """The fused bottleneck ``Float[N, C_L, g, g, g]`` and the skip weights ``Float[N, M]`` (the mean over
+        the kept modalities) from the completed bottlenecks ``Float[N, M, C_L, g, g, g]`` and their flags
+        ``Float[N, M, 2, g, g, g]``."""
+        flags = flags[..., 0, 0, 0] > 0.5  # Bool[N, M, 2]
         kept, valid = flags[..., 0], flags[..., 1]
         valid = valid | ~valid.any(1, keepdim=True)  # nothing valid: attend to the (empty) slots, no NaN
-        bottleneck = parts.bottleneck
         grid = tuple(bottleneck.shape[3:])
         tokens = rearrange(bottleneck, "batch modality channel d h w -> batch modality (d h w) channel")
         tokens = tokens + self._position(grid).unsqueeze(1)
@@ -137,9 +138,46 @@ class FusionHead(nn.Module):
         )
         fused = fused * valid[:, :, None, None, None, None].to(fused.dtype)
         merged = self.merge(rearrange(fused, "batch modality channel d h w -> batch (modality channel) d h w"))
-        weights = kept.to(h.dtype) / kept.sum(1, keepdim=True).clamp(min=1).to(h.dtype)  # Float[N, M]
+        dtype = bottleneck.dtype
+        weights = kept.to(dtype) / kept.sum(1, keepdim=True).clamp(min=1).to(dtype)
+        return merged, weights
+
+    def forward(self, h: Tensor) -> Tensor:
+        parts = self.layout.unpack(h)
+        merged, weights = self.fuse(parts.bottleneck, parts.flags)
         skips = [(skip * weights[:, :, None, None, None, None]).sum(1) for skip in parts.skips]
         return self.decoder(merged, skips)  # type: ignore[no-any-return]
+
+    def skip_terms(self, skips: list[Tensor]) -> list[Tensor]:
+        """Each modality's term of the decoder's first convolution per level: ``[Float[N, M, C_l, ...] for l < L]``
+        from the skips ``[Float[N, M, C_l, ...]]`` (:meth:`UNetDecoder.skip_terms`; computed once for all subsets)."""
+        modalities = skips[0].shape[1]
+        flat = [rearrange(skip, "batch modality channel d h w -> (batch modality) channel d h w") for skip in skips]
+        return [
+            rearrange(term, "(batch modality) channel d h w -> batch modality channel d h w", modality=modalities)
+            for term in self.decoder.skip_terms(flat)
+        ]
+
+    def forward_subsets(self, completed: Tensor, terms: list[Tensor]) -> Tensor:
+        """``Float[S, N, 4, D, H, W]`` logits of every subset from its completed bottleneck and flags
+        ``Float[S, N, M, C_L + 2, g, g, g]`` and the samples' :meth:`skip_terms`: :meth:`forward` of each
+        subset, up to rounding (the mean of the kept skips' terms is the term of their mean)."""
+        subsets = completed.shape[0]
+        rows = rearrange(completed, "subset batch modality channel d h w -> (subset batch) modality channel d h w")
+        width = self.layout.bottleneck
+        merged, weights = self.fuse(rows[:, :, :width], rows[:, :, width : width + N_FLAGS])
+        weights = rearrange(weights, "(subset batch) modality -> subset batch modality", subset=subsets)
+        fused = [
+            rearrange(
+                einsum(
+                    weights, term, "subset batch modality, batch modality channel d h w -> subset batch channel d h w"
+                ),
+                "subset batch channel d h w -> (subset batch) channel d h w",
+            )
+            for term in terms
+        ]
+        logits = self.decoder.forward_terms(merged, fused)
+        return rearrange(logits, "(subset batch) label d h w -> subset batch label d h w", subset=subsets)
 
 
 class UnimodalHead(nn.Module):

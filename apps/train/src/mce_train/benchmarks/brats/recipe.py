@@ -54,7 +54,7 @@ def recipe(size: str, n_train: int) -> Recipe:
                 "poly_power": From(0.9, f"{TABLE1}: p = 0.9"),
                 "eval_every": 25 * epoch,
                 "checkpoint_every": epoch,
-                "workers": 4,
+                "workers": From(4, "ours: at most; fewer on a small machine (mce_train.resources, --workers)"),
             },
             "model": {"channels": (8, 16, 32, 64, 128), "heads": 8, "completion_depth": 1},
             "unimodal": {"steps": 400 * epoch, "eval_every": 25 * epoch, "patience": 4},

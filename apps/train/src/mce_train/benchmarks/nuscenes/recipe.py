@@ -64,7 +64,7 @@ def recipe(size: str, n_train: int) -> Recipe:
                 "clip_norm": From(5.0, f"{CODE}: clip_grad_norm_(5.0)"),
                 "eval_every": 5_000,
                 "checkpoint_every": 1_000,
-                "workers": 4,
+                "workers": From(4, "ours: at most; fewer on a small machine (mce_train.resources, --workers)"),
             },
             "model": {
                 "dim": From(128, f"{MODEL_CODE}: 128-channel BEV maps"),
