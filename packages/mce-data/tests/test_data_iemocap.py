@@ -243,9 +243,15 @@ def _centroid_accuracy(root: Path, modality: str) -> float:
 
 
 def test_informativeness_controls_how_much_a_modality_says(tmp_path: Path) -> None:
-    root = write_synthetic_iemocap(tmp_path, n_utterances=200, informativeness={"lexical": 0.0, "visual": 1.0}, seed=5)
-    assert _centroid_accuracy(root, "visual") > 0.9
-    assert _centroid_accuracy(root, "lexical") < 0.6
+    knob = {"lexical": 0.0, "visual": 1.0}
+    root = write_synthetic_iemocap(tmp_path / "temporal", n_utterances=200, informativeness=knob, seed=5)
+    assert _pooled_accuracy(root, "visual", 4) > 0.9  # the default signal: the quarters' order tells the class
+    assert _pooled_accuracy(root, "lexical", 1) < 0.6  # informativeness 0: noise
+    offset = write_synthetic_iemocap(
+        tmp_path / "offset", n_utterances=200, informativeness=knob, seed=5, signal="offset"
+    )
+    assert _centroid_accuracy(offset, "visual") > 0.9  # 0.1's signal: a per-frame class offset
+    assert _centroid_accuracy(offset, "lexical") < 0.6
     with pytest.raises(ValueError, match="n_utterances must be an int >= 10"):
         write_synthetic_iemocap(tmp_path / "x", n_utterances=5)
 
