@@ -18,8 +18,10 @@ def class_weights(target: Tensor, n_classes: int, grid: tuple[int, ...]) -> Tens
     ``target`` is ``Long[N]`` or ``Long[N, *space]`` (negative: ignored); a dense target is average-pooled
     to ``grid``, the feature map's spatial shape.
 
-    >>> class_weights(torch.tensor([[0, 1, 1, -1]]), 2, (2,)).tolist()
-    [[[0.5, 0.0], [0.5, 0.5]]]
+    >>> class_weights(torch.tensor([[[0, 1], [1, -1]]]), 2, (1, 1)).tolist()  # a 2x2 map pooled to one location
+    [[[0.25], [0.5]]]
+    >>> class_weights(torch.tensor([1, 0]), 2, ()).tolist()  # labels: one location
+    [[[0.0], [1.0]], [[1.0], [0.0]]]
     """
     valid = target >= 0
     one_hot = functional.one_hot(target.clamp_min(0), n_classes).to(torch.float32) * valid[..., None]
