@@ -1,6 +1,8 @@
-"""Helpers shared by the sampling estimators (:func:`~mce_shapley.permutation` and :func:`~mce_shapley.kernel`):
-the per-sample output buffers they fill in, the check of their ``sample_keys``, exact solving of the samples whose
-coalitions fit the budget, and the per-chunk coalition-value cache that evaluates each (sample, coalition) once.
+"""Helpers shared by the sampling estimators (:func:`~mce_shapley.permutation`, :func:`~mce_shapley.kernel`,
+:func:`~mce_shapley.regression`, :func:`~mce_shapley.banzhaf`): their seed, their set-up (players, keys, evaluator)
+and result, the per-sample output buffers they fill in, the check of their ``sample_keys``, exact solving of the
+samples whose coalitions fit the budget, and the per-chunk coalition-value cache that evaluates each (sample,
+coalition) once.
 """
 
 from __future__ import annotations
@@ -14,8 +16,16 @@ from mce_shapley._checks import raise_if_nonfinite
 from mce_shapley.availability import Availability
 from mce_shapley.coalitions import SubsetRows
 from mce_shapley.exact_shapley import ShapleySums, accumulate_rows
-from mce_shapley.games import RowEvaluator
+from mce_shapley.games import Game, RowEvaluator, infer_available
+from mce_shapley.result import ShapleyResult
 from mce_shapley.sorted_table import SortedTable
+
+
+def draw_seed(generator: torch.Generator | None) -> int:
+    """The run's Philox seed: one draw from ``generator`` (on its device), else from torch's global generator."""
+    if generator is None:
+        return int(torch.randint(0, 2**63 - 1, ()))
+    return int(torch.randint(0, 2**63 - 1, (), generator=generator, device=generator.device))
 
 
 @dataclass
@@ -34,6 +44,56 @@ class Estimates:
         self.base = self.base.index_copy(0, samples, base)
         self.grand = self.grand.index_copy(0, samples, grand)
         self.n_permutations = self.n_permutations.index_copy(0, samples, drawn)
+
+
+@dataclass
+class Run:
+    """What every sampling estimator sets up before it samples: the players, the sample keys and the evaluator
+    (with the availability probe's values remembered when ``available`` was inferred from the game)."""
+
+    players: Availability
+    keys: Tensor
+    evaluate: RowEvaluator
+    probe: Tensor | None
+
+    @classmethod
+    def start(
+        cls, game: Game, n_players: int, available: Tensor | None, sample_keys: Tensor | None, max_batch: int
+    ) -> Run:
+        probe = None
+        if available is None:
+            players, probe = infer_available(game, n_players)
+        else:
+            players = Availability.check(available, n_players)
+        keys = check_sample_keys(sample_keys, players.mask)
+        evaluate = RowEvaluator(game, players, max_batch)
+        if probe is not None:
+            evaluate.remember(torch.zeros(1, dtype=torch.long, device=players.device), probe)
+        return cls(players, keys, evaluate, probe)
+
+    def estimates(self) -> Estimates:
+        """Zeroed per-sample outputs (float64, as they accumulate)."""
+        shape, n, device = self.players.mask.shape, self.players.n_samples, self.players.device
+        return Estimates(
+            values=torch.zeros(shape, dtype=torch.float64, device=device),
+            std=torch.zeros(shape, dtype=torch.float64, device=device),
+            base=torch.zeros(n, dtype=torch.float64, device=device),
+            grand=torch.zeros(n, dtype=torch.float64, device=device),
+            n_permutations=torch.zeros(n, dtype=torch.long, device=device),
+        )
+
+    def result(self, estimates: Estimates) -> ShapleyResult:
+        """``estimates`` in the game's dtype, with the evaluations and calls counted (the probe's included)."""
+        dtype = self.evaluate.result_dtype
+        return ShapleyResult(
+            values=estimates.values.to(dtype),
+            std=estimates.std.to(dtype),
+            base=estimates.base.to(dtype),
+            grand=estimates.grand.to(dtype),
+            n_evals=self.evaluate.n_evals + (0 if self.probe is None else self.probe.numel()),
+            n_calls=self.evaluate.n_calls + (self.probe is not None),
+            n_permutations=estimates.n_permutations,
+        )
 
 
 def check_sample_keys(sample_keys: Tensor | None, available: Tensor) -> Tensor:

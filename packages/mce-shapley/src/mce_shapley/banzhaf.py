@@ -29,7 +29,7 @@ from torch import Tensor
 
 from mce_shapley._checks import check_int, check_n_players, raise_if_nonfinite
 from mce_shapley._philox import random_keys
-from mce_shapley._sampling import CoalitionCache, Estimates, check_sample_keys, per_sample, solve_exactly
+from mce_shapley._sampling import CoalitionCache, Estimates, Run, draw_seed, per_sample, solve_exactly
 from mce_shapley.availability import Availability
 from mce_shapley.coalitions import MAX_PLAYERS, SubsetRows, available_first, banzhaf_weights, members_from_bits
 from mce_shapley.exact_shapley import DEFAULT_MAX_BATCH, DEFAULT_MAX_PLAYERS, check_exact_size, exact_values
@@ -99,28 +99,12 @@ def banzhaf(
     n_players = check_n_players(n_players)
     check_int("n_pairs", n_pairs, minimum=2, maximum=2**30)
     check_int("max_batch", max_batch, minimum=1)
-    if generator is None:
-        seed = int(torch.randint(0, 2**63 - 1, ()))
-    else:
-        seed = int(torch.randint(0, 2**63 - 1, (), generator=generator, device=generator.device))
-    probe = None
-    if available is None:
-        players, probe = infer_available(game, n_players)
-    else:
-        players = Availability.check(available, n_players)
-    keys = check_sample_keys(sample_keys, players.mask)
-    evaluate = RowEvaluator(game, players, max_batch)
-    if probe is not None:
-        evaluate.remember(torch.zeros(1, dtype=torch.long, device=players.device), probe)
+    seed = draw_seed(generator)
+    run = Run.start(game, n_players, available, sample_keys, max_batch)
+    players, keys, evaluate = run.players, run.keys, run.evaluate
     counts, device = players.counts, players.device
     cheap = (torch.ones_like(counts) << counts.clamp(max=62)) <= 2 * n_pairs if exact_when_cheaper else counts < 0
-    estimates = Estimates(
-        values=torch.zeros(players.mask.shape, dtype=torch.float64, device=device),
-        std=torch.zeros(players.mask.shape, dtype=torch.float64, device=device),
-        base=torch.zeros(players.n_samples, dtype=torch.float64, device=device),
-        grand=torch.zeros(players.n_samples, dtype=torch.float64, device=device),
-        n_permutations=torch.zeros(players.n_samples, dtype=torch.long, device=device),
-    )
+    estimates = run.estimates()
     exact_samples = cheap.nonzero().flatten()
     if exact_samples.numel():
         solve_exactly(evaluate, players, exact_samples, estimates, max_batch, banzhaf_weights(n_players, device))
@@ -128,16 +112,7 @@ def banzhaf(
     chunk = max(1, min(2 ** (62 - n_players), (2**24) // ((2 * n_pairs + 2) * (n_players + 1))))
     for start in range(0, sampled.numel(), chunk):
         _banzhaf_chunk(evaluate, players, keys, sampled[start : start + chunk], n_pairs, seed, estimates)
-    dtype = evaluate.result_dtype
-    return ShapleyResult(
-        values=estimates.values.to(dtype),
-        std=estimates.std.to(dtype),
-        base=estimates.base.to(dtype),
-        grand=estimates.grand.to(dtype),
-        n_evals=evaluate.n_evals + (0 if probe is None else probe.numel()),
-        n_calls=evaluate.n_calls + (probe is not None),
-        n_permutations=estimates.n_permutations,
-    )
+    return run.result(estimates)
 
 
 def _banzhaf_chunk(

@@ -29,11 +29,10 @@ from torch import Tensor
 
 from mce_shapley._checks import check_int, check_n_players
 from mce_shapley._philox import random_keys
-from mce_shapley._sampling import CoalitionCache, Estimates, check_sample_keys, solve_exactly
-from mce_shapley.availability import Availability
+from mce_shapley._sampling import CoalitionCache, Estimates, Run, draw_seed, solve_exactly
 from mce_shapley.coalitions import bits_from_members
 from mce_shapley.exact_shapley import DEFAULT_MAX_BATCH
-from mce_shapley.games import Game, RowEvaluator, infer_available
+from mce_shapley.games import Game, RowEvaluator
 from mce_shapley.result import ShapleyResult
 
 _KEY_LIMIT = 2**62
@@ -124,26 +123,13 @@ def permutation(
         permutations_per_round,
     )
     check_int("max_batch", max_batch, minimum=1)
-    probe = None
-    if available is None:
-        players, probe = infer_available(game, n_players)
-    else:
-        players = Availability.check(available, n_players)
+    run = Run.start(game, n_players, available, sample_keys, max_batch)
+    players, keys, evaluate = run.players, run.keys, run.evaluate
     available = players.mask
-    keys = check_sample_keys(sample_keys, available)
-    evaluate = RowEvaluator(game, players, max_batch)
-    if probe is not None:
-        evaluate.remember(torch.zeros(1, dtype=torch.long, device=players.device), probe)
     n_available = players.counts
     budget = n_permutations * (n_available - 1) + 2
     cheap = (torch.ones_like(n_available) << n_available) <= budget if exact_when_cheaper else n_available < 0
-    estimates = Estimates(
-        values=torch.zeros(available.shape, dtype=torch.float64, device=available.device),
-        std=torch.zeros(available.shape, dtype=torch.float64, device=available.device),
-        base=torch.zeros(available.shape[0], dtype=torch.float64, device=available.device),
-        grand=torch.zeros(available.shape[0], dtype=torch.float64, device=available.device),
-        n_permutations=torch.zeros(available.shape[0], dtype=torch.long, device=available.device),
-    )
+    estimates = run.estimates()
     exact_samples = cheap.nonzero().flatten()
     if exact_samples.numel():
         solve_exactly(evaluate, players, exact_samples, estimates, max_batch)
@@ -151,16 +137,7 @@ def permutation(
     chunk = max(1, min(2 ** (62 - n_players), _WORK_ELEMENTS // (plan.per_round * (n_players + 1))))
     for start in range(0, sampled.numel(), chunk):
         _sample_chunk(evaluate, available, keys, sampled[start : start + chunk], plan, estimates)
-    dtype = evaluate.result_dtype
-    return ShapleyResult(
-        values=estimates.values.to(dtype),
-        std=estimates.std.to(dtype),
-        base=estimates.base.to(dtype),
-        grand=estimates.grand.to(dtype),
-        n_evals=evaluate.n_evals + (0 if probe is None else probe.numel()),
-        n_calls=evaluate.n_calls + (probe is not None),
-        n_permutations=estimates.n_permutations,
-    )
+    return run.result(estimates)
 
 
 def _plan(
@@ -186,10 +163,7 @@ def _plan(
         raise ValueError(f"tolerance must be a positive number or None; got {tolerance}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie strictly between 0 and 1; got {confidence}")
-    if generator is None:
-        seed = int(torch.randint(0, 2**63 - 1, ()))
-    else:
-        seed = int(torch.randint(0, 2**63 - 1, (), generator=generator, device=generator.device))
+    seed = draw_seed(generator)
     z = statistics.NormalDist().inv_cdf((1 + confidence) / 2)
     return _Plan(n_players, n_permutations, antithetic, per_round, min_permutations, tolerance, z, seed)
 

@@ -51,11 +51,11 @@ from torch import Tensor
 
 from mce_shapley._checks import check_int, check_n_players
 from mce_shapley._philox import random_keys
-from mce_shapley._sampling import CoalitionCache, Estimates, check_sample_keys, solve_exactly
+from mce_shapley._sampling import CoalitionCache, Estimates, Run, draw_seed, solve_exactly
 from mce_shapley.availability import Availability
 from mce_shapley.coalitions import available_first
 from mce_shapley.exact_shapley import DEFAULT_MAX_BATCH
-from mce_shapley.games import Game, RowEvaluator, infer_available
+from mce_shapley.games import Game, RowEvaluator
 from mce_shapley.result import ShapleyResult
 
 _WORK_ELEMENTS = 2**23
@@ -200,29 +200,13 @@ def regression(
         raise ValueError(f"order must be 1 (linear odd features) or 3 (linear and cubic); got {order!r}")
     if not (isinstance(ridge, (int, float)) and not isinstance(ridge, bool) and ridge >= 0 and math.isfinite(ridge)):
         raise ValueError(f"ridge must be a finite number >= 0; got {ridge!r}")
-    if generator is None:
-        seed = int(torch.randint(0, 2**63 - 1, ()))
-    else:
-        seed = int(torch.randint(0, 2**63 - 1, (), generator=generator, device=generator.device))
-    probe = None
-    if available is None:
-        players, probe = infer_available(game, n_players)
-    else:
-        players = Availability.check(available, n_players)
-    keys = check_sample_keys(sample_keys, players.mask)
-    evaluate = RowEvaluator(game, players, max_batch)
-    if probe is not None:
-        evaluate.remember(torch.zeros(1, dtype=torch.long, device=players.device), probe)
+    seed = draw_seed(generator)
+    run = Run.start(game, n_players, available, sample_keys, max_batch)
+    players, keys, evaluate = run.players, run.keys, run.evaluate
     counts = players.counts
     cheap = (torch.ones_like(counts) << counts.clamp(max=62)) <= budget if exact_when_cheaper else counts <= 2
     device = players.device
-    estimates = Estimates(
-        values=torch.zeros(players.mask.shape, dtype=torch.float64, device=device),
-        std=torch.zeros(players.mask.shape, dtype=torch.float64, device=device),
-        base=torch.zeros(players.n_samples, dtype=torch.float64, device=device),
-        grand=torch.zeros(players.n_samples, dtype=torch.float64, device=device),
-        n_permutations=torch.zeros(players.n_samples, dtype=torch.long, device=device),
-    )
+    estimates = run.estimates()
     exact_samples = cheap.nonzero().flatten()
     if exact_samples.numel():
         solve_exactly(evaluate, players, exact_samples, estimates, max_batch)
@@ -245,16 +229,7 @@ def regression(
         for start in range(0, group.numel(), chunk):
             fit.run(evaluate, players, keys, group[start : start + chunk], seed, estimates)
         estimates.n_permutations = estimates.n_permutations.index_fill(0, group, plan.rows)
-    dtype = evaluate.result_dtype
-    return ShapleyResult(
-        values=estimates.values.to(dtype),
-        std=estimates.std.to(dtype),
-        base=estimates.base.to(dtype),
-        grand=estimates.grand.to(dtype),
-        n_evals=evaluate.n_evals + (0 if probe is None else probe.numel()),
-        n_calls=evaluate.n_calls + (probe is not None),
-        n_permutations=estimates.n_permutations,
-    )
+    return run.result(estimates)
 
 
 class _Fit:
