@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from mce_train import resources
-from mce_train.cli import main, parse_args
+from mce_train.arguments import parse_args
+from mce_train.cli import main
 
 
 def test_defaults_are_avmnist_at_our_imbalanced_setting_under_the_papers_protocol() -> None:

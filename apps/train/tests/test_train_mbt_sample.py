@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,6 @@ import torch
 from torch import Tensor, nn
 
 from mce_losses import classification_score
-from mce_train import trainer
 from mce_train.benchmarks.base import cross_entropy
 from mce_train.cli import main
 from mce_train.methods.mbt_sample import MBTSample, copy_counts, resampled_loss, sample_values
@@ -168,29 +168,14 @@ def test_mbt_sample_values_and_resamples_on_every_benchmark(benchmark: str, no_r
 
 
 def test_a_killed_mbt_sample_run_resumes_across_valuations(
-    no_real_data: Path, runs: Path, monkeypatch: pytest.MonkeyPatch
+    no_real_data: Path, runs: Path, kill_at_step: Callable[[int | None], None]
 ) -> None:
     args = ["--mbt-warmup", "0", "--steps", "14", "--checkpoint-every", "4"]
     reference = _run(runs / "mbt-ref", *args)
-    original = trainer._optimizer
-
-    def dies_at_step_eleven(model: torch.nn.Module, schedule: trainer.Schedule) -> torch.optim.Optimizer:
-        optimizer = original(model, schedule)
-        step, calls = optimizer.step, {"n": 0}
-
-        def step_or_die(*a: Any, **k: Any) -> Any:
-            calls["n"] += 1
-            if calls["n"] == 11:
-                raise KeyboardInterrupt("killed")
-            return step(*a, **k)
-
-        optimizer.step = step_or_die  # type: ignore[method-assign]
-        return optimizer
-
-    monkeypatch.setattr(trainer, "_optimizer", dies_at_step_eleven)
+    kill_at_step(11)
     with pytest.raises(KeyboardInterrupt):
         _run(runs / "mbt-killed", *args)
-    monkeypatch.setattr(trainer, "_optimizer", original)
+    kill_at_step(None)
     resumed = _run(runs / "mbt-killed", *args, "--resume")
     assert resumed["per_seed"][0]["methods"] == reference["per_seed"][0]["methods"]
     log = Path("runs") / "mbt-sample-seed0" / "train_log.csv"

@@ -4,14 +4,14 @@ registered from outside the package trains with its hooks called."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-import torch
 from torch import Tensor
 
-from mce_train import benchmarks, trainer
+from mce_train import benchmarks
 from mce_train.cli import main
 from mce_train.methods import METHODS, Method, MethodContext, get_method, method_table, register_method
 from mce_train.network import MultiModalNet
@@ -42,31 +42,16 @@ def _first_benchmark(name: str) -> str:
 
 @pytest.mark.parametrize("method", list(METHODS))
 def test_a_killed_run_of_every_method_resumes_to_the_same_numbers(
-    method: str, no_real_data: Path, runs: Path, monkeypatch: pytest.MonkeyPatch
+    method: str, no_real_data: Path, runs: Path, kill_at_step: Callable[[int | None], None]
 ) -> None:
     args = ["--benchmark", _first_benchmark(method), "--methods", method, "--steps", "6", "--checkpoint-every", "2"]
     reference = _run(runs / f"resume-ref-{method}", *args)
-    original = trainer._optimizer
-
-    def dies_at_the_fifth_step(model: torch.nn.Module, schedule: trainer.Schedule) -> torch.optim.Optimizer:
-        optimizer = original(model, schedule)
-        step, calls = optimizer.step, {"n": 0}
-
-        def step_or_die(*a: Any, **k: Any) -> Any:
-            calls["n"] += 1
-            if calls["n"] == 5:
-                raise KeyboardInterrupt("killed")
-            return step(*a, **k)
-
-        optimizer.step = step_or_die  # type: ignore[method-assign]
-        return optimizer
-
-    monkeypatch.setattr(trainer, "_optimizer", dies_at_the_fifth_step)
+    kill_at_step(5)
     out = runs / f"resume-killed-{method}"
     with pytest.raises(KeyboardInterrupt):
         _run(out, *args)
     assert (out / "runs" / f"{method}-seed0" / "checkpoint.pt").is_file()  # written at step 4, before the kill
-    monkeypatch.setattr(trainer, "_optimizer", original)
+    kill_at_step(None)
     resumed = _run(out, *args, "--resume")
     assert resumed["per_seed"][0]["methods"] == reference["per_seed"][0]["methods"]
     log = Path("runs") / f"{method}-seed0" / "train_log.csv"  # every logged value of every step, too

@@ -17,7 +17,7 @@ from mce_train.benchmarks.nuscenes import NUSCENES_BENCHMARK, BEVView, bev_bce, 
 from mce_train.benchmarks.nuscenes import models as nuscenes
 from mce_train.benchmarks.nuscenes.camera import lift_to_bev
 from mce_train.benchmarks.nuscenes.metrics import IGNORE, BEVIoUMetric
-from mce_train.trainer import onecycle_lr
+from mce_train.schedule import onecycle_lr
 
 GRID = BEVGrid(x_bounds=(-8.0, 8.0), y_bounds=(-8.0, 8.0), z_bounds=(-4.5, 5.5), cell=1.0, z_bins=8)
 HEIGHT, WIDTH, FOCAL = 9, 16, 8.0

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
-from mce_train import benchmarks, trainer
+from mce_train import benchmarks
 from mce_train.cli import main
 from mce_train.methods.pmr import (
     class_sums,
@@ -132,29 +133,14 @@ def test_pmr_trains_with_its_terms_across_prototype_passes(benchmark: str, no_re
 
 
 def test_a_killed_pmr_run_resumes_across_prototype_passes(
-    no_real_data: Path, runs: Path, monkeypatch: pytest.MonkeyPatch
+    no_real_data: Path, runs: Path, kill_at_step: Callable[[int | None], None]
 ) -> None:
     args = ["--steps", "14", "--checkpoint-every", "4"]
     reference = _run(runs / "pmr-ref", *args)
-    original = trainer._optimizer
-
-    def dies_at_step_eleven(model: torch.nn.Module, schedule: trainer.Schedule) -> torch.optim.Optimizer:
-        optimizer = original(model, schedule)
-        step, calls = optimizer.step, {"n": 0}
-
-        def step_or_die(*a: Any, **k: Any) -> Any:
-            calls["n"] += 1
-            if calls["n"] == 11:
-                raise KeyboardInterrupt("killed")
-            return step(*a, **k)
-
-        optimizer.step = step_or_die  # type: ignore[method-assign]
-        return optimizer
-
-    monkeypatch.setattr(trainer, "_optimizer", dies_at_step_eleven)
+    kill_at_step(11)
     with pytest.raises(KeyboardInterrupt):
         _run(runs / "pmr-killed", *args)
-    monkeypatch.setattr(trainer, "_optimizer", original)
+    kill_at_step(None)
     resumed = _run(runs / "pmr-killed", *args, "--resume")
     assert resumed["per_seed"][0]["methods"] == reference["per_seed"][0]["methods"]
     log = Path("runs") / "pmr-seed0" / "train_log.csv"

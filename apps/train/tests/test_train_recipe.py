@@ -16,7 +16,8 @@ from mce_train.experiment import Settings, resolve_recipe
 from mce_train.methods import Method
 from mce_train.network import MultiModalNet
 from mce_train.recipe import From, Recipe
-from mce_train.trainer import Schedule, fit, lr_at
+from mce_train.schedule import Schedule, lr_at
+from mce_train.trainer import fit
 
 
 def _settings(**kw: Any) -> Settings:

@@ -26,7 +26,8 @@ from mce_train.evaluation import evaluate
 from mce_train.methods import METHODS, MethodContext, get_method
 from mce_train.network import MultiModalNet
 from mce_train.recipe import Recipe, Sections
-from mce_train.trainer import Schedule, fit
+from mce_train.schedule import Schedule
+from mce_train.trainer import fit
 from mce_train.training_masks import mask_record, training_mask
 
 

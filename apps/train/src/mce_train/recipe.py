@@ -2,7 +2,7 @@
 
 A :class:`Recipe` holds sections of named values:
 
-* ``schedule``: the optimiser and its schedule (:class:`~mce_train.trainer.Schedule`'s fields), in steps;
+* ``schedule``: the optimiser and its schedule (:class:`~mce_train.schedule.Schedule`'s fields), in steps;
 * ``model``: the benchmark network's sizes (widths, dropout, the completion module);
 * ``unimodal``: how the frozen unimodal models behind MCE's U (Eq. 6) train (to convergence, with early
   stopping on validation);

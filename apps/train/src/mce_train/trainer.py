@@ -29,58 +29,10 @@ from mce_train.batches import StepBatches
 from mce_train.distributed import SINGLE, Distributed
 from mce_train.errors import ConfigurationError
 from mce_train.network import MultiModalNet
+from mce_train.schedule import Schedule, lr_at, make_optimizer
 
 if TYPE_CHECKING:
     from mce_train.methods.base import Method
-
-
-SCHEDULERS = ("step", "poly", "linear", "onecycle")
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Optimisation settings, in steps (each benchmark's recipe says where each value comes from).
-
-    ``scheduler`` sets the learning rate at each step:
-
-    * ``"step"``: multiplied by ``decay_gamma`` every ``decay_every`` steps (0: constant);
-    * ``"poly"``: ``lr * (1 - step / steps) ** poly_power`` (mmFormer's and PASSION's poly decay);
-    * ``"linear"``: constant for ``decay_start`` steps, then linearly to 0 at ``steps`` (MMIN's ``niter`` then
-      ``niter_decay`` epochs);
-    * ``"onecycle"``: OneCycle (linear, as Simple-BEV's ``OneCycleLR``): a warm-up from ``lr / 25`` to ``lr``
-      over ``warmup_fraction`` of the steps, then a linear decay to ``lr / 25e4``.
-
-    ``clip_norm > 0`` clips the gradients' global L2 norm before each optimiser step (0: no clipping).
-    """
-
-    steps: int
-    batch_size: int
-    lr: float
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    scheduler: str = "step"
-    decay_every: int = 0
-    decay_gamma: float = 0.1
-    poly_power: float = 0.9
-    decay_start: int = 0
-    warmup_fraction: float = 0.05
-    clip_norm: float = 0.0
-    eval_every: int = 100
-    checkpoint_every: int = 100
-    workers: int = 0
-
-    def __post_init__(self) -> None:
-        if self.scheduler not in SCHEDULERS:
-            raise ValueError(f"scheduler must be one of {SCHEDULERS}; got {self.scheduler!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {self.optimizer!r}")
-        for name in ("steps", "batch_size", "eval_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
-
-
-OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
 @dataclass
@@ -91,51 +43,6 @@ class FitResult:
     best_score: float
     best_step: int
     log_path: Path
-
-
-def _optimizer(model: torch.nn.Module, schedule: Schedule) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    if schedule.optimizer == "adam":
-        return torch.optim.Adam(params, lr=schedule.lr, betas=schedule.betas, weight_decay=schedule.weight_decay)
-    if schedule.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=schedule.lr, betas=schedule.betas, weight_decay=schedule.weight_decay)
-    # SGD with Nesterov momentum betas[0] (ShaSpec's and nnU-Net-style segmentation recipes)
-    return torch.optim.SGD(
-        params, lr=schedule.lr, momentum=schedule.betas[0], nesterov=True, weight_decay=schedule.weight_decay
-    )
-
-
-def onecycle_lr(
-    max_lr: float,
-    step: int,
-    total_steps: int,
-    pct_start: float = 0.05,
-    div_factor: float = 25.0,
-    final_div: float = 1e4,
-) -> float:
-    """The learning rate of :class:`torch.optim.lr_scheduler.OneCycleLR` (``anneal_strategy="linear"``) at ``step``."""
-    if not 0 <= step < total_steps:
-        raise ValueError(f"step must be in [0, {total_steps}); got {step}")
-    initial = max_lr / div_factor
-    peak = float(pct_start * total_steps) - 1
-    if step <= peak:
-        return initial + (max_lr - initial) * step / peak
-    return max_lr + (initial / final_div - max_lr) * (step - peak) / (total_steps - 1 - peak)
-
-
-def lr_at(schedule: Schedule, step: int) -> float:
-    """The learning rate of ``schedule`` at ``step`` (0-based)."""
-    if schedule.scheduler == "onecycle":
-        return onecycle_lr(schedule.lr, step, schedule.steps, schedule.warmup_fraction)
-    if schedule.scheduler == "poly":
-        return schedule.lr * float((1 - min(step, schedule.steps) / schedule.steps) ** schedule.poly_power)
-    if schedule.scheduler == "linear":
-        if step < schedule.decay_start:
-            return schedule.lr
-        return schedule.lr * max(0.0, 1 - (step - schedule.decay_start) / max(1, schedule.steps - schedule.decay_start))
-    if schedule.decay_every <= 0:
-        return schedule.lr
-    return schedule.lr * schedule.decay_gamma ** (step // schedule.decay_every)
 
 
 def fit(
@@ -178,7 +85,7 @@ def fit(
     model.to(device)
     if distributed.world > 1 and device.type == "cuda":
         torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]  # nested: in place
-    optimizer = _optimizer(model, schedule)
+    optimizer = make_optimizer(model, schedule)
     ckpt_path, log_path = run_dir / "checkpoint.pt", run_dir / "train_log.csv"
     start, best_score, best_step = 0, float("-inf"), -1
     best_state = copy.deepcopy(model.state_dict())

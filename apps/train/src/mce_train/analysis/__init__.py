@@ -30,7 +30,7 @@ from mce_train.benchmarks.base import Benchmark, Splits
 from mce_train.methods import MethodContext, get_method
 from mce_train.network import MultiModalNet
 from mce_train.recipe import Recipe
-from mce_train.trainer import Schedule
+from mce_train.schedule import Schedule
 
 
 @dataclass(frozen=True)

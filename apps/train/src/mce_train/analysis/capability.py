@@ -33,8 +33,8 @@ from mce_train.analysis import FinishedRun, loader, markdown_table
 from mce_train.batches import StepBatches
 from mce_train.metrics import Metric
 from mce_train.network import MultiModalNet
+from mce_train.schedule import Schedule
 from mce_train.statistics import summarize
-from mce_train.trainer import Schedule
 
 MIN_EPOCHS = 20
 """The least number of epochs a new decoder trains for by default."""

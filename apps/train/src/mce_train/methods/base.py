@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from mce_data import IncompleteDataset, MissingMask
     from mce_train.benchmarks.base import Benchmark, Splits
     from mce_train.recipe import Recipe
-    from mce_train.trainer import Schedule
+    from mce_train.schedule import Schedule
 
 PerSample = Callable[[Tensor, Tensor], Tensor]
 """``(prediction[N, ...], target[N, ...]) -> Float[N]``: a per-sample loss or score."""

@@ -25,7 +25,7 @@ MCE = {"lambdas": From((1.0, 1.0, 1.0), f"{CODE}: balanced_weights=[1., 1., 1.] 
 
 def recipe(size: str, n_train: int) -> Recipe:
     """``paper``: Table 1 (50k iterations, batch 1, AdamW, lr 3e-4, OneCycle as Simple-BEV runs it:
-    :func:`mce_train.trainer.onecycle_lr`); ``quick``: a smoke run."""
+    :func:`mce_train.schedule.onecycle_lr`); ``quick``: a smoke run."""
     del n_train
     if size == "quick":
         return Recipe.of(

@@ -29,7 +29,8 @@ from mce_train.caching import exclusive
 from mce_train.distributed import SINGLE, Distributed
 from mce_train.methods.base import Method, MethodContext, PerSample
 from mce_train.network import MultiModalNet
-from mce_train.trainer import Schedule, fit
+from mce_train.schedule import Schedule
+from mce_train.trainer import fit
 
 
 class Unimodal(Method):
