@@ -48,10 +48,10 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as scratch:
         if real is not None:
-            nifti, kind = BraTS(real, TCGA_BRAINLES), f"real TCGA-LGG cases at {real}"
+            nifti, kind = BraTS(real, TCGA_BRAINLES, brain_crop=False), f"real TCGA-LGG cases at {real}"
         else:
             root = write_synthetic_brats(scratch, n_cases=2, shape=(args.shape,) * 3, seed=0)
-            nifti, kind = BraTS(root), f"synthetic {args.shape}³ cases"
+            nifti, kind = BraTS(root, brain_crop=False), f"synthetic {args.shape}³ cases"
         print(f"BraTS throughput on {len(nifti)} {kind}")
         start = time.perf_counter()
         npy_root = write_brats_npy(nifti, Path(scratch) / "npy")

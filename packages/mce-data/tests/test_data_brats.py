@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from mce_data._optional import require
 from mce_data.brats import BRATS20, BRATS2015_DEEPMEDIC, LAYOUT_HELP, MODALITIES, TCGA_BRAINLES, BraTS, BraTSLayout
 from mce_data.brats_npy import BraTSNpy, write_brats_npy
-from mce_data.brats_preprocess import crop_corner, regions, remap_labels
+from mce_data.brats_preprocess import brain_box, crop_corner, regions, remap_labels
 from mce_data.collate import collate_incomplete
 from mce_data.incomplete import IncompleteDataset
 from mce_data.masks import MissingMask
@@ -223,10 +223,10 @@ def test_write_brats_npy_crops_to_the_brain_and_keeps_the_crop_size(tmp_path: Pa
     root = write_synthetic_brats(tmp_path, n_cases=1, shape=(24, 20, 16), seed=2)
     whole = BraTS(root)[0]
     window = _mmformer_box(whole.inputs)
-    bare = write_brats_npy(BraTS(root), tmp_path / "bare", min_size=(0, 0, 0))
+    bare = write_brats_npy(BraTS(root, brain_crop=False), tmp_path / "bare", min_size=(0, 0, 0))
     assert np.load(bare / "seg" / "BraTS20_Training_001_seg.npy").shape == tuple(w.stop - w.start for w in window)
     assert json.loads((bare / "bbox.json").read_text())["BraTS20_Training_001"] == [[w.start, w.stop] for w in window]
-    sized = write_brats_npy(BraTS(root), tmp_path / "sized", min_size=(22, 24, 8))
+    sized = write_brats_npy(BraTS(root, brain_crop=False), tmp_path / "sized", min_size=(22, 24, 8))
     vol = np.load(sized / "vol" / "BraTS20_Training_001_vol.npy")
     depth = window[2].stop - window[2].start
     assert 8 <= depth < 16
@@ -242,7 +242,7 @@ def test_write_brats_npy_crops_to_the_brain_and_keeps_the_crop_size(tmp_path: Pa
 
 def test_npy_crop_and_availability_sidecar(tmp_path: Path) -> None:
     root = write_synthetic_brats(tmp_path, n_cases=2, shape=(8, 8, 8), missing={"t2": [1]})
-    out = write_brats_npy(BraTS(root), tmp_path / "npy")
+    out = write_brats_npy(BraTS(root, brain_crop=False), tmp_path / "npy")
     data = BraTSNpy(out, split="train", crop_size=(6, 10, 4))
     assert data[0].available == (True, True, True, True)
     assert data[1].available == (True, True, True, False)
@@ -313,7 +313,8 @@ def test_real_tcga_case_has_all_four(data_root: Path) -> None:
     assert data.sample_ids() == ["TCGA-DU-7294", "TCGA-FG-6692"]
     sample = data[0]
     assert sample.available == (True, True, True, True)
-    assert sample.target.shape == (240, 240, 155)
+    assert BraTS(root, TCGA_BRAINLES, brain_crop=False)[0].target.shape == (240, 240, 155)
+    assert sample.target.shape == (128, 161, 130)  # the brain's box (54..182, 51..212, 9..139), end exclusive
     brain = sample.inputs["t1"][0] != 0
     assert abs(float(sample.inputs["t1"][0][brain].mean())) < 1e-3
     assert BRATS20.segmentation[0] == "{case}_seg.nii.gz"
@@ -340,3 +341,42 @@ def test_set_epoch_reaches_persistent_workers(tree: Path, kind: str) -> None:
         assert torch.equal(got, expected)
         crops.append(got)
     assert not torch.equal(crops[0], crops[1])
+
+
+def test_cases_are_cropped_to_the_brain_as_mmformer_preprocesses_them(tmp_path: Path) -> None:
+    """A 160-voxel axis with brain at 10..149 keeps 10:149 (extent >= 128: mmFormer's exclusive end); an 8-voxel
+    axis is widened to 128 and clipped back to 8; the labels are cropped with the images."""
+    folder = tmp_path / "BraTS20_Training_001"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    images = {m: np.zeros((160, 8, 8), dtype=np.float32) for m in MODALITIES}
+    for image in images.values():
+        image[10:150] = rng.uniform(1.0, 2.0, size=(140, 8, 8))
+    seg = np.zeros((160, 8, 8), dtype=np.int16)
+    seg[70:80, 2:4, 2:4] = 4
+    for m, image in images.items():
+        _save(image, folder / f"BraTS20_Training_001_{m}.nii.gz")
+    _save(seg, folder / "BraTS20_Training_001_seg.nii.gz")
+    cropped = BraTS(tmp_path, normalize=False)[0]
+    assert tuple(cropped.target.shape) == (139, 8, 8)
+    for m in MODALITIES:
+        assert torch.equal(cropped.inputs[m][0], torch.from_numpy(images[m][10:149]))
+    assert torch.equal(cropped.target, torch.from_numpy(np.where(seg == 4, 3, seg)[10:149].astype(np.int64)))
+    whole = BraTS(tmp_path, normalize=False, brain_crop=False)[0]
+    assert tuple(whole.target.shape) == (160, 8, 8)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_brain_box_holds_the_brain_and_the_minimum_extent(seed: int) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    shape = tuple(int(n) for n in torch.randint(20, 300, (3,), generator=generator))
+    volume = torch.zeros(shape)
+    low = [int(torch.randint(0, n - 10, (1,), generator=generator)) for n in shape]
+    high = [int(torch.randint(a + 1, n, (1,), generator=generator)) for a, n in zip(low, shape, strict=True)]
+    volume[low[0] : high[0] + 1, low[1] : high[1] + 1, low[2] : high[2] + 1] = 1.0
+    for axis, box in enumerate(brain_box(volume)):
+        assert 0 <= box.start <= low[axis]
+        assert box.stop <= shape[axis]
+        assert box.stop - box.start >= 128 or box.stop == shape[axis]  # widened, or clipped at the edge
+        # the official end is exclusive: the last brain voxel is left out only when the brain spans >= 128
+        assert box.stop >= high[axis] + (0 if high[axis] - low[axis] >= 128 else 1)

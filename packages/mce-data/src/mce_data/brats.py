@@ -27,6 +27,7 @@ from torch import Tensor
 from mce_data.brats_preprocess import (
     BRATS20_LABELS,
     SharedEpoch,
+    brain_box,
     crop_corner,
     crop_generator,
     crop_or_pad,
@@ -151,6 +152,9 @@ class BraTS:
             are reproducible and independent of worker processes; see :meth:`set_epoch`.
         normalize: z-score each present modality within the brain mask (set ``False`` for files
             that are already normalised and should be returned verbatim).
+        brain_crop: crop each case to its brain's bounding box, at least 128 voxels per axis
+            (:func:`~mce_data.brats_preprocess.brain_box`), as mmFormer's ``preprocess.py`` does
+            before training and testing; ``False`` keeps the whole 240×240×155 volume.
 
     >>> import tempfile
     >>> from mce_data.synthetic_brats import write_synthetic_brats
@@ -171,6 +175,7 @@ class BraTS:
         crop_size: Sequence[int] | None = None,
         seed: int = 0,
         normalize: bool = True,
+        brain_crop: bool = True,
     ) -> None:
         if not isinstance(layout, BraTSLayout):
             raise TypeError(f"layout must be a BraTSLayout; got {type(layout).__name__}")
@@ -185,6 +190,7 @@ class BraTS:
         self.seed = seed
         self._epoch = SharedEpoch()
         self.normalize = normalize
+        self.brain_crop = brain_crop
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -238,9 +244,12 @@ class BraTS:
                         f"shape {tuple(volumes[m].shape)} differs from the segmentation "
                         f"{seg_path.name} {tuple(target.shape)}",
                     )
+        box = brain_box(torch.stack([v.abs() for v in volumes.values()]).amax(dim=0)) if self.brain_crop else None
         if self.normalize:
             mask = self._brain_mask(case, volumes, tuple(target.shape))
             volumes = {m: zscore_in_mask(v, mask) for m, v in volumes.items()}
+        if box is not None:
+            volumes, target = {m: v[box] for m, v in volumes.items()}, target[box]
         shape = tuple(target.shape)
         inputs = {m: volumes.get(m, torch.zeros(shape)).unsqueeze(0) for m in MODALITIES}
         if self.crop_size is not None:

@@ -161,13 +161,14 @@ class BraTSNpy:
         return Sample(name, inputs, tuple(m in present for m in MODALITIES), target)
 
 
-def brain_box(brain: npt.NDArray[np.bool_], min_size: Sequence[int] = (0, 0, 0)) -> list[tuple[int, int]]:
-    """Per axis ``(start, stop)`` of the brain's bounding box as mmFormer's ``preprocess.py`` crops it
+def npy_brain_box(brain: npt.NDArray[np.bool_], min_size: Sequence[int] = (0, 0, 0)) -> list[tuple[int, int]]:
+    """Per axis ``(start, stop)`` of the box :func:`write_brats_npy` stores (the loader's own crop, mmFormer's rule,
+    is :func:`mce_data.brats_preprocess.brain_box`): the brain's bounding box
     (one voxel of margin before the first brain voxel, up to and including the last one), widened around
     its centre to at least ``min_size`` where the volume allows (never beyond the volume).
 
     >>> brain = np.zeros((10, 10, 10), dtype=bool); brain[3:6, 4, 2:9] = True
-    >>> brain_box(brain), brain_box(brain, (6, 4, 20))
+    >>> npy_brain_box(brain), npy_brain_box(brain, (6, 4, 20))
     ([(2, 6), (3, 5), (1, 9)], [(1, 7), (2, 6), (0, 10)])
     """
     box = []
@@ -192,7 +193,7 @@ def write_brats_npy(
 ) -> Path:
     """Convert a NIfTI :class:`~mce_data.brats.BraTS` dataset (whole volumes) to the ``.npy`` layout.
 
-    Each case is cropped to its brain's bounding box (:func:`brain_box`; the brain is where any present
+    Each case is cropped to its brain's bounding box (:func:`npy_brain_box`; the brain is where any present
     modality is non-zero after the z-scoring), as mmFormer's preprocessing does, kept at least
     ``min_size`` per axis (the training crop; zero-padded at the end where the volume is smaller). The
     boxes go to ``bbox.json`` (``{case: [[start, stop], ...]}`` in the NIfTI's voxel axes).
@@ -211,6 +212,11 @@ def write_brats_npy(
         raise ValueError(f"min_size must be three non-negative ints; got {tuple(min_size)!r}")
     if dataset.crop_size is not None:
         raise ValueError(f"write_brats_npy needs whole volumes; the dataset crops to {dataset.crop_size}")
+    if dataset.brain_crop:
+        raise ValueError(
+            "write_brats_npy needs whole volumes (its boxes are in the NIfTI's axes); got a dataset "
+            "that crops each case to its brain: BraTS(..., brain_crop=False)"
+        )
     unknown = sorted(set(splits or {}) - set(SPLITS))
     if unknown:
         raise ValueError(f"splits must be among {SPLITS}; got {unknown}")
@@ -222,7 +228,7 @@ def write_brats_npy(
     for index in range(len(dataset)):
         sample = dataset[index]
         volume = torch.stack([sample.inputs[m][0] for m in NPY_CHANNELS], dim=-1).numpy().astype(np.float32)
-        box = brain_box((volume != 0).any(axis=-1), min_size)
+        box = npy_brain_box((volume != 0).any(axis=-1), min_size)
         boxes[sample.id] = box
         window = tuple(slice(a, b) for a, b in box)
         pad = [(0, max(0, int(want) - (b - a))) for (a, b), want in zip(box, min_size, strict=True)]

@@ -98,6 +98,40 @@ def zscore_in_mask(volume: Tensor, mask: Tensor) -> Tensor:
     return torch.where(mask, (volume - mean) / std, torch.zeros_like(volume))
 
 
+BRAIN_BOX_MINIMUM = 128
+"""The smallest extent per axis of :func:`brain_box` (mmFormer's ``preprocess.py``, ``sup_128``)."""
+
+
+def brain_box(volume: Tensor, minimum: int = BRAIN_BOX_MINIMUM) -> tuple[slice, slice, slice]:
+    """The slices that crop a case to its brain: the bounding box of the nonzero voxels of ``volume``
+    (``Float[D, H, W]``, e.g. the maximum of the modalities' absolute values), widened about its centre to at
+    least ``minimum`` voxels per axis, as mmFormer's ``preprocess.py`` (YaoZhang93/mmFormer) crops BraTS
+    before training and testing (its ``crop`` and ``sup_128``: an axis shorter than 128 grows by
+    ``(128 - extent) // 2`` on each side, plus one at the end, and shifts back inside at 0; the end is
+    exclusive, as the official slice ``x_min:x_max`` leaves the last nonzero voxel out, and clipped at the
+    volume's edge without shifting back, so a box there may be shorter than 128). A volume with no nonzero
+    voxel keeps its whole extent.
+
+    >>> volume = torch.zeros(200, 10, 300)
+    >>> volume[50:60, 2:5, 100:250] = 1.0
+    >>> [(s.start, s.stop) for s in brain_box(volume)]
+    [(0, 128), (0, 10), (100, 249)]
+    """
+    nonzero = torch.nonzero(volume)
+    if nonzero.numel() == 0:
+        return tuple(slice(0, n) for n in volume.shape)  # type: ignore[return-value]
+    box = []
+    for axis, size in enumerate(volume.shape):
+        low, high = int(nonzero[:, axis].min()), int(nonzero[:, axis].max())
+        if high - low < minimum:
+            margin = (minimum - (high - low)) // 2
+            low, high = low - margin, high + margin + 1
+        if low < 0:
+            low, high = 0, high - low
+        box.append(slice(low, min(high, size)))
+    return box[0], box[1], box[2]
+
+
 def regions(target: Tensor) -> Tensor:
     """The three evaluated BraTS regions of a remapped label map.
 

@@ -112,7 +112,8 @@ def write_synthetic_brats(
     if npy:
         from mce_data.brats_npy import write_brats_npy
 
-        dataset = BraTS(out, cases=[out / f"BraTS20_Training_{i + 1:03d}" for i in range(n_cases)])
+        cases = [out / f"BraTS20_Training_{i + 1:03d}" for i in range(n_cases)]
+        dataset = BraTS(out, cases=cases, brain_crop=False)
         ids = dataset.sample_ids()
         n_train, n_val = max(1, round(0.6 * n_cases)), round(0.2 * n_cases)
         splits = {"train": ids[:n_train], "val": ids[n_train : n_train + n_val], "test": ids[n_train + n_val :]}

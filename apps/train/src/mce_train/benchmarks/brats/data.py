@@ -15,6 +15,9 @@ volumes in a smoke run). Layouts 2-4 are split by :func:`split_cases`: the paper
 369 cases, proportionally for other counts, per availability pattern, with a fixed seed (every run
 seed sees the same test cases).
 
+NIfTI cases (layouts 2-3) are cropped to the brain's bounding box, at least 128 voxels per axis, as
+mmFormer's ``preprocess.py`` crops them before its ``.npy`` layout (:func:`mce_data.brats_preprocess.brain_box`).
+
 Training crops are drawn afresh at every access (:class:`FreshCrops`); validation and test read
 whole volumes and predict them by sliding-window inference with the training crop size and 50 %
 overlap (:func:`sliding_window_predictor`), every subset from one encoder pass per window.
