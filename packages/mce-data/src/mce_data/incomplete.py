@@ -104,6 +104,7 @@ class IncompleteDataset(Dataset[IncompleteSample]):
         self._positions = positions
         self._ids = [base_ids[p] for p in positions]
         self._present = present
+        self._present_rows = [tuple(row) for row in present.tolist()]  # Python bools, read per sample
 
     def __len__(self) -> int:
         return len(self._positions)
@@ -132,16 +133,17 @@ class IncompleteDataset(Dataset[IncompleteSample]):
                 f"sample {sample.id!r}: inputs {sorted(sample.inputs)} / available {sample.available} do not match "
                 f"modalities {list(self.modalities)}"
             )
-        present = self._present[index] & torch.tensor(sample.available, dtype=torch.bool)
-        if not bool(present.any()):
+        keeps = tuple(a and b for a, b in zip(self._present_rows[index], sample.available, strict=True))
+        if not any(keeps):
             raise ValueError(
                 f"sample {sample.id!r} ends with every modality missing (mask {self._present[index].tolist()}, source "
                 f"available {list(sample.available)}); draw the mask with available=..."
             )
         inputs = {
             name: self._input(name, sample.inputs[name], keep)
-            for name, keep in zip(self.modalities, present.tolist(), strict=True)
+            for name, keep in zip(self.modalities, keeps, strict=True)
         }
+        present = torch.tensor(keeps, dtype=torch.bool)
         return IncompleteSample(sample.id, inputs, present, sample.target, sample.extras, self.sequences)
 
     def _input(self, name: str, tensor: Tensor, keep: bool) -> Tensor:

@@ -53,6 +53,7 @@ class TensorMultiModalDataset(Dataset[Sample]):
         self._inputs = dict(inputs)
         self._target = target
         self._available = available
+        self._available_rows = [tuple(row) for row in available.tolist()]  # Python bools, read per sample
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -68,7 +69,7 @@ class TensorMultiModalDataset(Dataset[Sample]):
     def __getitem__(self, index: int) -> Sample:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
-        available = tuple(bool(a) for a in self._available[index])
+        available: tuple[bool, ...] = self._available_rows[index]
         inputs = {
             name: tensor[index] if ok else torch.zeros_like(tensor[index])
             for (name, tensor), ok in zip(self._inputs.items(), available, strict=False)
