@@ -22,7 +22,7 @@ WORKER = textwrap.dedent(
     from mce_train.benchmarks.avmnist import models as avmnist
     from mce_train.network import MultiModalNet
     from mce_train.schedule import Schedule
-from mce_train.trainer import fit
+    from mce_train.trainer import fit
 
     out = Path(sys.argv[1])
     distributed, device = setup("cpu")
