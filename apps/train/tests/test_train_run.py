@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 import mce_data
+from mce_train import experiment, report, trainer
 from mce_train.cli import main
 
 
@@ -143,3 +144,23 @@ def test_a_corrupt_data_file_ends_the_run_with_one_line_and_status_2(
     assert "Traceback" not in err[0]
     with pytest.raises(mce_data.DataFileError):
         main([*args, "--debug"])
+
+
+def test_results_record_the_commit_the_run_started_from(
+    no_real_data: Path, runs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkout that moves during a long run (a commit while it trains) must not be recorded as the code that ran."""
+    checkout = {"commit": "start"}
+    fit = trainer.fit  # what experiment.fit names
+
+    def fit_then_commit(*args: Any, **kwargs: Any) -> Any:
+        result = fit(*args, **kwargs)
+        checkout["commit"] = "moved"  # somebody commits while the run trains
+        return result
+
+    monkeypatch.setattr(report, "git_commit", lambda repo: checkout["commit"])
+    monkeypatch.setattr(experiment, "fit", fit_then_commit)
+    out = runs / "commit"
+    assert main(["--quick", "--no-progress", "--methods", "baseline", "--out", str(out)]) == 0
+    assert checkout["commit"] == "moved"
+    assert json.loads((out / "results.json").read_text())["git_commit"] == "start"

@@ -149,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{dict(zip(bench.modalities, rates, strict=True))}, seeds {list(args.seeds)}, on {device} ({cpu.describe()})"
         + (f", {distributed.world} processes" if distributed.world > 1 else "")
     )
+    commit = report.git_commit(checkout_root())  # the code that runs, before a long run lets the checkout move
     per_seed = []
     for seed in args.seeds:
         try:
@@ -171,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if not distributed.main:
         return 0
-    markdown = report.write(out, config, per_seed, methods, bench.selection, checkout_root())
+    markdown = report.write(out, config, per_seed, methods, bench.selection, commit)
     print(f"\nTest {bench.selection} (%) per modality subset, mean ± std [95% CI] over seeds:\n\n{markdown}\n")
     print(report.mask_line(bench.modalities, config, per_seed))
     print(f"results: {out / 'results.json'} and results.md; logs and checkpoints under {out / 'runs'}")

@@ -86,9 +86,12 @@ def write(
     per_seed: Sequence[dict[str, Any]],
     methods: Sequence[str],
     metric: str,
-    repo: Path | None,
+    commit: str,
 ) -> str:
-    """Write ``results.json`` and ``results.md`` (a table per metric) under ``out``; return ``metric``'s table."""
+    """Write ``results.json`` and ``results.md`` (a table per metric) under ``out``; return ``metric``'s table.
+
+    ``commit`` is the :func:`git_commit` the run started from (taken before training: a checkout that moves
+    during a long run must not be recorded as the code that ran)."""
     out.mkdir(parents=True, exist_ok=True)
     markdown = table(per_seed, methods, metric)
     first = per_seed[0]["methods"][methods[0]]["test"]
@@ -96,7 +99,7 @@ def write(
     record = {
         "summary": summary(per_seed, methods),
         "config": config,
-        "git_commit": git_commit(repo),
+        "git_commit": commit,
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
         "metric": metric,
         "per_seed": list(per_seed),
