@@ -16,7 +16,7 @@ from mce_train.experiment import Settings, resolve_recipe
 from mce_train.methods import Method
 from mce_train.network import MultiModalNet
 from mce_train.recipe import From, Recipe
-from mce_train.schedule import Schedule, lr_at
+from mce_train.schedule import Schedule, fused_supported, lr_at, make_optimizer
 from mce_train.trainer import fit
 
 
@@ -146,3 +146,35 @@ def test_early_stopping_stops_after_patience_validations_without_improvement(tmp
 )
 def test_learning_rate_schedules(schedule: Schedule, expected: list[float]) -> None:
     assert [lr_at(schedule, step) for step in (0, 2, 5, 9)] == pytest.approx(expected)
+
+
+def test_fused_optimisers_only_where_torch_has_them() -> None:
+    cpu = [torch.zeros(3), torch.zeros(2, 2)]
+    assert fused_supported(cpu, "2.4.0+cpu")
+    assert fused_supported(cpu, "2.13.0")
+    assert not fused_supported(cpu, "2.3.1")  # no fused CPU kernels before 2.4
+    assert not fused_supported([torch.zeros(3, dtype=torch.long)], "2.13.0")  # integer tensors: none
+    assert not fused_supported([torch.zeros(3, device="meta")], "2.13.0")  # only CPU and CUDA
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_the_optimiser_is_fused_and_steps_as_the_unfused_one(optimizer: str) -> None:
+    schedule = Schedule(steps=10, batch_size=1, lr=1e-2, optimizer=optimizer, weight_decay=1e-4)
+    models = [torch.nn.Linear(4, 3) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    fused = make_optimizer(models[0], schedule)
+    assert fused.defaults.get("fused") is fused_supported(list(models[0].parameters()))
+    kwargs = {"lr": 1e-2, "weight_decay": 1e-4}
+    reference = (
+        torch.optim.SGD(models[1].parameters(), momentum=schedule.betas[0], nesterov=True, **kwargs)  # type: ignore[arg-type]
+        if optimizer == "sgd"
+        else (torch.optim.AdamW if optimizer == "adamw" else torch.optim.Adam)(models[1].parameters(), **kwargs)  # type: ignore[arg-type]
+    )
+    x = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    for _ in range(5):
+        for model, opt in zip(models, (fused, reference), strict=True):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
