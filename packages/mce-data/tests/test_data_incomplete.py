@@ -226,3 +226,46 @@ def test_exclude_mask_drops_samples(toy_dataset: TensorMultiModalDataset) -> Non
     data = IncompleteDataset(toy_dataset, mask)
     assert len(data) == len(mask) < len(toy_dataset)
     assert data.sample_ids() == [sid for sid in toy_dataset.sample_ids() if sid in mask]
+
+
+def _same_batch(a: Batch, b: Batch) -> None:
+    assert a.ids == b.ids
+    assert torch.equal(a.present, b.present)
+    assert torch.equal(a.target, b.target)
+    assert a.extras == b.extras == {}
+    for name in a.inputs:
+        assert a.inputs[name].dtype == b.inputs[name].dtype
+        assert torch.equal(a.inputs[name], b.inputs[name])
+        assert torch.equal(a.lengths[name], b.lengths[name]), name
+        assert not torch.signbit(a.inputs[name][~a.present[:, list(a.inputs).index(name)]]).any()  # +0, not -0
+
+
+def test_a_batched_fetch_is_the_per_sample_collate() -> None:
+    generator = torch.Generator().manual_seed(3)
+    n = 30
+    available = torch.rand(n, 3, generator=generator) > 0.2
+    inputs = {"a": -torch.rand(n, 3, generator=generator), "b": torch.randn(n, 2, 2, generator=generator)}
+    inputs["c"] = torch.randint(0, 9, (n,), generator=generator)  # scalars, integer
+    base = TensorMultiModalDataset([f"s{i:02d}" for i in range(n)], inputs, torch.arange(n) % 3, available)
+    mask = MissingMask.generate(base.sample_ids(), base.modalities, (0.3, 0.5, 0.6), seed=1, all_missing="exclude")
+    data = IncompleteDataset(base, mask)
+    assert len(data) < n  # some samples left out, so positions and indices differ
+    indices = [4, 0, len(data) - 1, -2, 4]
+    _same_batch(data.__getitems__(indices), collate_incomplete([data[i] for i in indices]))
+    with pytest.raises(IndexError, match=f"out of range for {len(data)} samples"):
+        data.__getitems__([0, len(data)])
+    loader = DataLoader(data, batch_size=7, shuffle=True, collate_fn=collate_incomplete, generator=generator)
+    batches = list(loader)
+    assert sorted(sid for batch in batches for sid in batch.ids) == data.sample_ids()
+    for batch in batches:  # the loader fetched batched; the same batch sample by sample
+        by_sample = collate_incomplete([data[data.sample_ids().index(sid)] for sid in batch.ids])
+        _same_batch(batch, by_sample)
+
+
+def test_a_batched_fetch_without_rows_collates_sample_by_sample(
+    toy_dataset: TensorMultiModalDataset, toy_mask: MissingMask
+) -> None:
+    data = IncompleteDataset(_NoAvailableMatrix(toy_dataset), toy_mask)  # no rows() either
+    batch = data.__getitems__([3, 1])
+    _check_batch(batch, toy_mask)
+    assert batch.ids == ["toy-003", "toy-001"]

@@ -107,7 +107,7 @@ def _stack_same(what: str, tensors: Sequence[Tensor], ids: Sequence[str]) -> Ten
     return torch.stack(list(tensors))
 
 
-def collate_incomplete(items: Sequence[IncompleteSample]) -> Batch:
+def collate_incomplete(items: Sequence[IncompleteSample] | Batch) -> Batch:
     """Stack :class:`IncompleteSample` items into a :class:`Batch` (``DataLoader(collate_fn=collate_incomplete)``).
 
     Only the modalities named in the items' ``sequences`` are padded; any other shape mismatch is a
@@ -121,6 +121,8 @@ def collate_incomplete(items: Sequence[IncompleteSample]) -> Batch:
     >>> batch.ids, tuple(batch.inputs["x"].shape), batch.lengths["x"].tolist(), batch.present.shape
     (['a', 'b'], (2, 3, 2), [3, 1], torch.Size([2, 1]))
     """
+    if isinstance(items, Batch):  # already stacked by IncompleteDataset.__getitems__ (the DataLoader's batched fetch)
+        return items
     if not items:
         raise ValueError("cannot collate an empty list of samples")
     if not all(isinstance(item, IncompleteSample) for item in items):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -11,6 +13,10 @@ from torch.utils.data import Dataset
 from mce_data.mask_checks import ids_digest, name_ids
 from mce_data.masks import MissingMask
 from mce_data.sample import MultiModalDataset, available_matrix, sequence_modalities
+from mce_data.tensor_dataset import zero_rows
+
+if TYPE_CHECKING:
+    from mce_data.collate import Batch
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,30 @@ class IncompleteDataset(Dataset[IncompleteSample]):
         }
         present = torch.tensor(keeps, dtype=torch.bool)
         return IncompleteSample(sample.id, inputs, present, sample.target, sample.extras, self.sequences)
+
+    def __getitems__(self, indices: Sequence[int]) -> Batch:
+        """The samples at ``indices`` as one :class:`~mce_data.collate.Batch`: what
+        ``collate_incomplete([self[i] for i in indices])`` gives, built with one tensor index per modality when
+        the base has ``rows()`` and no sequences (the DataLoader's batched-fetch protocol; ``collate_incomplete``
+        passes a batch through unchanged).
+        """
+        from mce_data.collate import Batch, collate_incomplete  # collate imports this module
+
+        rows = getattr(self.base, "rows", None)
+        if rows is None or self.sequences:
+            return collate_incomplete([self[i] for i in indices])
+        n = len(self)
+        if any(not -n <= i < n for i in indices):
+            raise IndexError(f"indices {[i for i in indices if not -n <= i < n][:3]} out of range for {n} samples")
+        picked = torch.tensor([i % n for i in indices], dtype=torch.long)
+        inputs, available, target = rows(torch.tensor(self._positions, dtype=torch.long)[picked])
+        present = self._present[picked] & available
+        inputs = {name: zero_rows(inputs[name], present[:, m]) for m, name in enumerate(self.modalities)}
+        lengths = {
+            name: (torch.full((len(picked),), x.shape[1] if x.ndim > 1 else 1) * present[:, m]).long()
+            for m, (name, x) in enumerate(inputs.items())
+        }
+        return Batch([self._ids[i] for i in picked.tolist()], inputs, lengths, present, target, {})
 
     def _input(self, name: str, tensor: Tensor, keep: bool) -> Tensor:
         if keep:

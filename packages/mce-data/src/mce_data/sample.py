@@ -21,6 +21,10 @@ Optional parts of the contract:
 * ``dataset.available_matrix() -> Bool[N, M]``: which modalities the source has, per sample in
   ``sample_ids()`` order, computed cheaply (file lookups, no decoding); used to draw masks among the
   available cells (:func:`available_matrix`, ``MissingMask.generate(..., available=...)``).
+* ``dataset.rows(indices: Long[n]) -> (inputs, available, target)``: many samples at once, stacked, as
+  ``dataset[i]`` gives them one by one (in-memory datasets without sequences or extras:
+  :class:`~mce_data.tensor_dataset.TensorMultiModalDataset`); lets
+  :meth:`~mce_data.incomplete.IncompleteDataset.__getitems__` build a batch with one index per modality.
 """
 
 from __future__ import annotations

@@ -75,3 +75,23 @@ class TensorMultiModalDataset(Dataset[Sample]):
             for (name, tensor), ok in zip(self._inputs.items(), available, strict=False)
         }
         return Sample(self._ids[index], inputs, available, self._target[index])
+
+    def rows(self, indices: Tensor) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+        """Many samples at once, as :meth:`__getitem__` gives them one by one: ``(inputs, available, target)``.
+
+        ``indices`` is ``Long[n]`` (in range; not checked here); ``inputs[name]`` is ``[n, ...]`` with zeros
+        where the source lacks the modality, ``available`` ``Bool[n, M]``, ``target`` ``[n, ...]``. One tensor
+        index per modality instead of ``n`` reads (:meth:`mce_data.incomplete.IncompleteDataset.__getitems__`).
+        """
+        available = self._available[indices]
+        inputs = {
+            name: zero_rows(tensor[indices], available[:, m]) for m, (name, tensor) in enumerate(self._inputs.items())
+        }
+        return inputs, available, self._target[indices]
+
+
+def zero_rows(rows: Tensor, keep: Tensor) -> Tensor:
+    """``rows`` (``[n, ...]``) with the rows outside ``keep`` (``Bool[n]``) exactly zero (``zeros_like``'s +0)."""
+    if bool(keep.all()):
+        return rows
+    return torch.where(keep.reshape(-1, *([1] * (rows.dim() - 1))), rows, torch.zeros((), dtype=rows.dtype))
