@@ -62,14 +62,21 @@ from mce_train.methods.mce import MCE  # noqa: E402
 from mce_train.methods.redcore import RedCore  # noqa: E402
 
 # isort: split
-# The comparison methods of the paper's Tables 3-5, after the project's own (registration order is table order).
+# The comparison methods of the paper's Tables 3-5 and Fig. 7, after the project's own, alphabetically
+# (registration order is the order of --list-methods and of the tables).
 from mce_train.methods.mbt_sample import MBTSample  # noqa: E402
+from mce_train.methods.passion import PASSION  # noqa: E402
 from mce_train.methods.pmr import PMR  # noqa: E402
+from mce_train.methods.shaspec import ShaSpec  # noqa: E402
+from mce_train.methods.smil import SMIL  # noqa: E402
+from mce_train.methods.unimf import UniMF  # noqa: E402
 
 __all__ = [
     "MCE",
     "METHODS",
+    "PASSION",
     "PMR",
+    "SMIL",
     "Baseline",
     "MBTSample",
     "Method",
@@ -77,6 +84,8 @@ __all__ = [
     "Option",
     "PerSample",
     "RedCore",
+    "ShaSpec",
+    "UniMF",
     "get_method",
     "identity",
     "method_table",
