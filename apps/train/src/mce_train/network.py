@@ -21,6 +21,8 @@ import torch
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
+from mce_data import IncompleteDataset, MissingMask, MultiModalDataset, collate_incomplete
+
 SUBSET_BUDGET = 2**24
 """Elements of ``h`` (copied once per subset) that :meth:`MultiModalNet.predict_subsets` batches at most."""
 
@@ -161,3 +163,16 @@ def evaluation_mode(model: nn.Module) -> Iterator[None]:
     finally:
         for layer, training in modes:
             layer.training = training
+
+
+@torch.no_grad()
+def probe_features(net: MultiModalNet, train: MultiModalDataset) -> Tensor:
+    """``Float[n, M, *feature]``: ``net``'s encoders on the first two samples of ``train`` (one if it has one), every
+    modality kept, in evaluation mode, the global random generator left as it was (BraTS' crops draw from it).
+
+    How a method reads the shape of a benchmark's features before it builds its own modules on them.
+    """
+    dataset = IncompleteDataset(train, MissingMask.full(train.sample_ids(), net.modalities))
+    with torch.random.fork_rng(devices=[]), evaluation_mode(net):
+        batch = collate_incomplete([dataset[i] for i in range(min(2, len(dataset)))])
+        return net.encode(batch.inputs, batch.present, batch.lengths, batch.extras)

@@ -61,6 +61,16 @@ class Schedule:
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
+def steps_per_epoch(n_samples: int, batch_size: int) -> int:
+    """The trainer's steps in one epoch of ``n_samples``: full batches only (:class:`~mce_train.batches.StepBatches`
+    drops an epoch's last partial batch), at least one.
+
+    >>> steps_per_epoch(945, 128), steps_per_epoch(3, 8)
+    (7, 1)
+    """
+    return max(1, n_samples // batch_size)
+
+
 FUSED_SINCE = (2, 4)
 """The torch release whose Adam, AdamW and SGD have fused CPU kernels (CUDA had them before)."""
 

@@ -29,7 +29,7 @@ from mce_train.batches import StepBatches
 from mce_train.distributed import SINGLE, Distributed
 from mce_train.errors import ConfigurationError
 from mce_train.network import MultiModalNet
-from mce_train.schedule import Schedule, lr_at, make_optimizer
+from mce_train.schedule import Schedule, lr_at, make_optimizer, steps_per_epoch
 
 if TYPE_CHECKING:
     from mce_train.methods.base import Method
@@ -138,7 +138,7 @@ def fit(
         disable=None if progress and distributed.main else True,
         dynamic_ncols=True,
     )
-    per_epoch = max(1, len(train_set) // schedule.batch_size)  # type: ignore[arg-type]  # StepBatches' epochs
+    per_epoch = steps_per_epoch(len(train_set), schedule.batch_size)  # type: ignore[arg-type]
     autocast = amp and device.type == "cuda"
 
     def save(step: int) -> None:

@@ -56,6 +56,7 @@ import mce_shapley
 from mce_train.methods import register_method
 from mce_train.methods.base import Method, MethodContext, Option, PerSample, identity
 from mce_train.network import MultiModalNet, evaluation_mode
+from mce_train.schedule import steps_per_epoch
 
 COPY_BINS: tuple[tuple[float, int], ...] = ((1.0, 0), (0.4, 1), (-0.1, 2), (float("-inf"), 3))
 """``(lower bound, copies)``: the first bin with ``φ > bound`` (``φ ≥ 1`` for the first) gives the copies.
@@ -216,7 +217,7 @@ class MBTSample(Method):
             bench.modalities,
             task_loss=bench.task_loss,
             warmup_steps=round(float(context.options["mbt_warmup"]) * context.schedule.steps),
-            per_epoch=max(1, len(train) // context.schedule.batch_size),
+            per_epoch=steps_per_epoch(len(train), context.schedule.batch_size),
             value=value,
             reduce=context.distributed.all_reduce_sum,
             world=context.distributed.world,

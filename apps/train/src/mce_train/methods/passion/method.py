@@ -69,6 +69,7 @@ from mce_train.methods.passion.terms import (
 )
 from mce_train.methods.pmr.prototypes import class_weights
 from mce_train.network import MultiModalNet
+from mce_train.schedule import steps_per_epoch
 
 SOURCE = "Jun-Jie-Shi/PASSION code/train.py"
 
@@ -148,7 +149,7 @@ class PASSION(Method):
     @classmethod
     def create(cls, context: MethodContext) -> PASSION:
         options, schedule = context.options, context.schedule
-        per_epoch = max(1, len(context.train) // schedule.batch_size)  # the trainer's epochs
+        per_epoch = steps_per_epoch(len(context.train), schedule.batch_size)
         epochs = math.ceil(schedule.steps / per_epoch)
         present = context.mask.present
         return cls(

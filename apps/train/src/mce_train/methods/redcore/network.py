@@ -24,14 +24,13 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from mce_data import IncompleteDataset, MissingMask, collate_incomplete
 from mce_losses import reparameterize
 from mce_train.benchmarks.base import Splits
 from mce_train.benchmarks.iemocap import models as iemocap
 from mce_train.methods.base import MethodContext
 from mce_train.methods.redcore.completion import CrossModalCompletion, slot_mask
 from mce_train.methods.redcore.modules import ResidualCrossEncoder, SequenceTransformer, VariationalEncoder
-from mce_train.network import MultiModalNet, evaluation_mode
+from mce_train.network import MultiModalNet, probe_features
 
 
 class RedCoreNet(MultiModalNet):
@@ -152,11 +151,7 @@ def feature_layout(net: MultiModalNet, splits: Splits) -> tuple[int, int]:
     Raises:
         ValueError: the features are not ``[N, M, F, *space]``, or the completed part is not their leading channels.
     """
-    dataset = IncompleteDataset(splits.train, MissingMask.full(splits.train.sample_ids(), net.modalities))
-    with torch.random.fork_rng(devices=[]):
-        batch = collate_incomplete([dataset[0], dataset[1]] if len(dataset) > 1 else [dataset[0]])
-        with evaluation_mode(net):
-            h = net.encode(batch.inputs, batch.present, batch.lengths, batch.extras)
+    h = probe_features(net, splits.train)
     if h.dim() < 3:
         raise ValueError(
             f"RedCore's VIB needs [N, M, F, *space] features; this benchmark's encoders give {list(h.shape)}"

@@ -27,14 +27,13 @@ import torch
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
-from mce_data import IncompleteDataset, MissingMask, collate_incomplete
 from mce_train.benchmarks.base import Splits
 from mce_train.benchmarks.brats.blocks import N_FLAGS, PackedLayout
 from mce_train.benchmarks.brats.models import BraTSNet, FusionHead
 from mce_train.benchmarks.brats.predictors import DECODED_VOXELS
 from mce_train.methods.base import MethodContext
 from mce_train.methods.shaspec.terms import assemble, pooled, slot_mask
-from mce_train.network import SUBSET_BUDGET, MultiModalNet, evaluation_mode
+from mce_train.network import SUBSET_BUDGET, MultiModalNet, probe_features
 
 
 def layer(inputs: int, outputs: int, kernel: int, spatial: int, *, bias: bool) -> nn.Module:
@@ -157,17 +156,17 @@ class ShaSpecNet(MultiModalNet):
         predictions = []
         for first in range(0, keeps.shape[0], chunk):
             keep = keeps[first : first + chunk]
-            subsets = keep.shape[0]
-            rows = rearrange(keep, "subset batch modality -> (subset batch) modality")
-            completed = assemble(
-                repeat(fused, "batch ... -> (subset batch) ...", subset=subsets),
-                repeat(r, "batch ... -> (subset batch) ...", subset=subsets),
-                rows,
-                self.generation,
-            )
-            prediction = self.head(completed)
-            predictions.append(rearrange(prediction, "(subset batch) ... -> subset batch ...", subset=subsets))
+            prediction = self.head(self.assemble_subsets(fused, r, keep)[1])
+            predictions.append(rearrange(prediction, "(subset batch) ... -> subset batch ...", subset=keep.shape[0]))
         return torch.cat(predictions)
+
+    def assemble_subsets(self, fused: Tensor, r: Tensor, keep: Tensor) -> tuple[Tensor, Tensor]:
+        """``(rows: Bool[S·N, M], completed: Float[S·N, M, C, *space])`` for the ``S`` subsets ``keep``
+        (``Bool[S, N, M]``): the fused slots and shared features repeated per subset, then assembled with its rows."""
+        subsets = keep.shape[0]
+        rows = rearrange(keep, "subset batch modality -> (subset batch) modality")
+        fused_rows, shared_rows = (repeat(x, "batch ... -> (subset batch) ...", subset=subsets) for x in (fused, r))
+        return rows, assemble(fused_rows, shared_rows, rows, self.generation)
 
     def domain_logits(self, h: Tensor) -> Tensor:
         """``Float[N, M, M]``: the domain classifier on each slot's (spatially averaged) specific feature."""
@@ -232,16 +231,9 @@ class ShaSpecBraTSNet(ShaSpecNet):
         logits = []
         for first in range(0, keeps.shape[0], chunk):
             keep = keeps[first : first + chunk]
-            subsets = keep.shape[0]
-            rows = rearrange(keep, "subset batch modality -> (subset batch) modality")
-            bottleneck = assemble(
-                repeat(fused, "batch ... -> (subset batch) ...", subset=subsets),
-                repeat(r, "batch ... -> (subset batch) ...", subset=subsets),
-                rows,
-                self.generation,
-            )
+            rows, bottleneck = self.assemble_subsets(fused, r, keep)
             completed = torch.cat([bottleneck, self._flags(rows, grid, bottleneck.dtype)], dim=2)
-            completed = rearrange(completed, "(subset batch) ... -> subset batch ...", subset=subsets)
+            completed = rearrange(completed, "(subset batch) ... -> subset batch ...", subset=keep.shape[0])
             logits.append(head.forward_subsets(completed, terms))
         return torch.cat(logits)
 
@@ -251,10 +243,7 @@ def feature_shape(network: MultiModalNet, splits: Splits) -> tuple[int, int]:
     """``(C, spatial)``: the channels of a training sample's features and their number of spatial dimensions.
 
     The global random generator is left as it was."""
-    dataset = IncompleteDataset(splits.train, MissingMask.full(splits.train.sample_ids(), network.modalities))
-    with torch.random.fork_rng(devices=[]), evaluation_mode(network):
-        batch = collate_incomplete([dataset[0]])
-        h = network.encode(batch.inputs, batch.present, batch.lengths, batch.extras)
+    h = probe_features(network, splits.train)
     if h.dim() < 3:
         raise ValueError(f"ShaSpec needs [N, M, C, *space] features; the encoders give {list(h.shape)}")
     return int(h.shape[2]), h.dim() - 3

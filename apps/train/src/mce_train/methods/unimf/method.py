@@ -41,12 +41,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mce_data import IncompleteDataset, MissingMask, collate_incomplete
 from mce_train.methods import register_method
 from mce_train.methods.base import Method, MethodContext, Option, PerSample
 from mce_train.methods.unimf.fusion import LabelFusion
 from mce_train.methods.unimf.translation import TranslationCompletion, Translator
-from mce_train.network import MultiModalNet, evaluation_mode
+from mce_train.network import MultiModalNet, probe_features
 
 FUSIONS = ("unimf", "benchmark")
 OFFICIAL = "gw-zhong/UniMF"
@@ -67,10 +66,7 @@ class UniMFNet(MultiModalNet):
 @torch.no_grad()
 def feature_size(net: MultiModalNet, train: Any) -> int:
     """``D``: the width of each modality's feature ``h[N, M, D]`` (probed on a training sample, RNG untouched)."""
-    dataset = IncompleteDataset(train, MissingMask.full(train.sample_ids(), net.modalities))
-    with torch.random.fork_rng(devices=[]), evaluation_mode(net):
-        batch = collate_incomplete([dataset[0], dataset[1]] if len(dataset) > 1 else [dataset[0]])
-        h = net.encode(batch.inputs, batch.present, batch.lengths, batch.extras)
+    h = probe_features(net, train)
     if h.dim() != 3:
         raise ValueError(f"UniMF here reads vector features [N, M, D]; this benchmark's encoders give {list(h.shape)}")
     return int(h.shape[2])
