@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -176,10 +177,10 @@ def test_task_loss_ignores_invalid_cells() -> None:
     assert bev_bce(logits, target).item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_onecycle_matches_torch() -> None:
+@pytest.mark.parametrize("total", [1, 2, 19, 21, 40, 200])
+def test_onecycle_matches_torch(total: int) -> None:
     parameter = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.AdamW([parameter], lr=3e-4)
-    total = 200
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, 3e-4, total, pct_start=0.05, cycle_momentum=False, anneal_strategy="linear"
     )
@@ -187,6 +188,13 @@ def test_onecycle_matches_torch() -> None:
         assert onecycle_lr(3e-4, step, total) == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-9, abs=1e-15)
         optimizer.step()
         scheduler.step()
+
+
+def test_onecycle_whose_warmup_ends_at_step_zero_starts_at_the_peak() -> None:
+    rates = [onecycle_lr(3e-4, step, 20) for step in range(20)]  # 0.05 * 20 - 1 == 0: torch divides 0 by 0
+    assert rates[0] == pytest.approx(3e-4, rel=1e-12)
+    assert all(later < earlier for earlier, later in itertools.pairwise(rates))
+    assert rates[-1] == pytest.approx(3e-4 / 25 / 1e4, rel=1e-9)
 
 
 def test_view_keeps_points_in_their_cells() -> None:

@@ -123,12 +123,16 @@ def onecycle_lr(
     div_factor: float = 25.0,
     final_div: float = 1e4,
 ) -> float:
-    """The learning rate of :class:`torch.optim.lr_scheduler.OneCycleLR` (``anneal_strategy="linear"``) at ``step``."""
+    """The learning rate of :class:`torch.optim.lr_scheduler.OneCycleLR` (``anneal_strategy="linear"``) at ``step``.
+
+    Where the warm-up ends exactly at step 0 (``pct_start * total_steps == 1``, e.g. 20 steps at 0.05), torch divides
+    zero by zero; here that run starts at ``max_lr`` and anneals, the limit of the warm-up's end approaching 0.
+    """
     if not 0 <= step < total_steps:
         raise ValueError(f"step must be in [0, {total_steps}); got {step}")
     initial = max_lr / div_factor
     peak = float(pct_start * total_steps) - 1
-    if step <= peak:
+    if peak > 0 and step <= peak:
         return initial + (max_lr - initial) * step / peak
     return max_lr + (initial / final_div - max_lr) * (step - peak) / (total_steps - 1 - peak)
 
