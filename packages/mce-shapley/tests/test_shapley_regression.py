@@ -116,6 +116,35 @@ def test_more_accurate_than_kernel_at_equal_evaluations() -> None:
     assert float(ours_error.median()) < 0.7 * float(theirs_error.median())
 
 
+def test_a_ridge_grid_gives_each_sample_one_of_its_fits() -> None:
+    """Each sample's values are those of one fixed ridge of the grid, chosen per sample, not one for all."""
+    low, _ = _unanimity_game(10, 6, max_order=3, seed=17)  # nearly no ridge is best
+    high, _ = _unanimity_game(10, 6, max_order=10, seed=21)
+    table = torch.cat([low, high], dim=1)
+    grid = (0.01, 1.0, 100.0)
+    chosen = regression(_game(table), 10, budget=200, ridge=grid, exact_when_cheaper=False, generator=_seeded(18))
+    fixed = torch.stack(
+        [
+            regression(_game(table), 10, budget=200, ridge=r, exact_when_cheaper=False, generator=_seeded(18)).values
+            for r in grid
+        ]
+    )  # [K, N, M]
+    distance = (fixed - chosen.values).abs().amax(dim=-1)  # [K, N]
+    assert torch.all(distance.amin(dim=0) < 1e-9)  # every sample matches one fit
+    assert len(set(distance.argmin(dim=0).tolist())) > 1  # and the choice differs between samples
+    assert chosen.efficiency_gap.abs().max() < 1e-9
+
+
+def test_the_grid_picks_the_exact_fit_when_there_is_one() -> None:
+    """Order-3 games: ridge 0 fits every row exactly (zero leave-one-out error), so the grid picks it."""
+    table, phi = _unanimity_game(10, 4, max_order=3, seed=19)
+    grid = (0.0, 30.0)
+    chosen = regression(_game(table), 10, budget=300, ridge=grid, exact_when_cheaper=False, generator=_seeded(20))
+    torch.testing.assert_close(chosen.values, phi, rtol=0, atol=1e-9)
+    heavy = regression(_game(table), 10, budget=300, ridge=30.0, exact_when_cheaper=False, generator=_seeded(20))
+    assert float((heavy.values - phi).abs().max()) > 1e-3  # the heavy ridge alone is not exact
+
+
 def test_standard_errors_are_of_the_right_size() -> None:
     table, phi = _unanimity_game(10, 12, max_order=10, seed=12)
     result = regression(_game(table), 10, budget=600, ridge=0.0, exact_when_cheaper=False, generator=_seeded(13))
@@ -137,5 +166,6 @@ def test_arguments_are_checked() -> None:
         regression(_game(table), 8, available=torch.ones(1, 8, dtype=torch.bool), budget=20)
     with pytest.raises(ValueError, match="order"):
         regression(_game(table), 8, available=torch.ones(1, 8, dtype=torch.bool), order=2)
-    with pytest.raises(ValueError, match="ridge"):
-        regression(_game(table), 8, available=torch.ones(1, 8, dtype=torch.bool), ridge=-1.0)
+    for ridge in (-1.0, (), (1.0, float("nan")), "auto"):
+        with pytest.raises(ValueError, match="ridge must be a finite number >= 0 or a non-empty sequence"):
+            regression(_game(table), 8, available=torch.ones(1, 8, dtype=torch.bool), ridge=ridge)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ cubic ``y_j y_k y_l``, then order 5 and above. This estimator fits
 
 by weighted least squares under the Shapley kernel (one row per complementary pair), with
 the efficiency constraint ``d(A_i) = (v(A_i) - v(empty)) / 2`` and a ridge penalty on the
-cubic coefficients, and returns the fit's Shapley values
+cubic coefficients (its strength chosen per sample, below), and returns the fit's Shapley values
 ``phi_j = beta_j + (1/12) sum_{k<l} gamma_jkl`` (each of ``y_j y_k y_l``'s three players gets
 ``1/12``). Efficiency holds exactly. Enumerating every coalition recovers the exact Shapley
 values (the kernel theorem: the residual is orthogonal to the linear features), and the fit is
@@ -20,6 +20,14 @@ order 4 leaves only even and cubic parts), where paired KernelSHAP (:func:`~mce_
 is exact only up to order 2: on games with real interactions, its error comes from order 5
 and above, plus the variance of ``n + C(n, 3)`` coefficients, which the ridge tames at small
 budgets (``ridge=0`` or ``order=1`` is paired KernelSHAP with the sampling below).
+
+Ridge selection: the best fixed penalty differs between games and budgets by two orders of
+magnitude (on the README's games, 0.1 to 3 at ``M = 12``; a value that is best for sums of
+unanimity games at one budget costs a neural game 30 % more error). So by default each sample
+fits every value of a grid (:data:`RIDGES`) and keeps the one whose fit has the least
+leave-one-out error over its own rows, ``sum_k w_k (r_k / (1 - h_k))**2`` (``r_k`` the residual,
+``h_k`` the row's leverage in the weighted ridge fit without the efficiency constraint):
+no extra game evaluation, about ``len(RIDGES)`` times the solve.
 
 Sampling (per sample, budget ``B`` evaluations): the empty and full coalitions, then whole
 strata ``{s, n - s}`` in order ``s = 1, 2, ..`` while a stratum costs no more than its share of
@@ -43,6 +51,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -63,6 +72,9 @@ _WORK_ELEMENTS = 2**23
 
 _OVERSAMPLE = 3
 """Candidates drawn per wanted pair of a sampled stratum (the first distinct ones are kept)."""
+
+RIDGES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+"""The default ``ridge`` grid: each sample takes the value of least leave-one-out error (module doc)."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +161,7 @@ def regression(
     available: Tensor | None = None,
     budget: int = 512,
     order: int = 3,
-    ridge: float = 1.0,
+    ridge: float | Sequence[float] = RIDGES,
     generator: torch.Generator | None = None,
     exact_when_cheaper: bool = True,
     sample_keys: Tensor | None = None,
@@ -170,7 +182,8 @@ def regression(
             KernelSHAP with stratified sampling without replacement).
         ridge: penalty on the cubic coefficients: ``ridge * (F / P)**2 / 2`` times the cubic
             features' mean square (``F`` coefficients, ``P`` pairs, row weights adding up to 1);
-            the default 1.0 was the best of 0.3, 1 and 3 on the README's games; 0 for none.
+            0 for none; a sequence: each sample takes the value of least leave-one-out error
+            (default :data:`RIDGES`; module doc).
         generator: the source of the run's seed (default: torch's global generator).
         exact_when_cheaper: solve a sample exactly when ``2**|A_i| <= budget``.
         sample_keys: ``Long[N]``, a stable id per sample (default ``arange(N)``); with the
@@ -198,8 +211,7 @@ def regression(
     check_int("max_batch", max_batch, minimum=1)
     if order not in (1, 3):
         raise ValueError(f"order must be 1 (linear odd features) or 3 (linear and cubic); got {order!r}")
-    if not (isinstance(ridge, (int, float)) and not isinstance(ridge, bool) and ridge >= 0 and math.isfinite(ridge)):
-        raise ValueError(f"ridge must be a finite number >= 0; got {ridge!r}")
+    ridges = _check_ridges(ridge)
     seed = draw_seed(generator)
     run = Run.start(game, n_players, available, sample_keys, max_batch)
     players, keys, evaluate = run.players, run.keys, run.evaluate
@@ -224,18 +236,29 @@ def regression(
         cubic = order == 3 and n >= 3
         triples = torch.tensor(_triples(n) if cubic else (), dtype=torch.long, device=device).reshape(-1, 3)
         width = n + triples.shape[0]
-        chunk = max(1, min(2 ** (62 - n_players), _WORK_ELEMENTS // ((plan.rows + 2) * (width + n_players))))
-        fit = _Fit(plan, n, triples, ridge, device)
+        per_sample = max((plan.rows + 2) * (width + n_players), len(ridges) * width * width)  # rows; K normal matrices
+        chunk = max(1, min(2 ** (62 - n_players), _WORK_ELEMENTS // per_sample))
+        fit = _Fit(plan, n, triples, ridges, device)
         for start in range(0, group.numel(), chunk):
             fit.run(evaluate, players, keys, group[start : start + chunk], seed, estimates)
         estimates.n_permutations = estimates.n_permutations.index_fill(0, group, plan.rows)
     return run.result(estimates)
 
 
+def _check_ridges(ridge: float | Sequence[float]) -> tuple[float, ...]:
+    """``ridge`` as a non-empty tuple of finite numbers >= 0."""
+    values = (ridge,) if isinstance(ridge, (int, float)) else tuple(ridge) if isinstance(ridge, Sequence) else ()
+    if not values or not all(
+        isinstance(r, (int, float)) and not isinstance(r, bool) and r >= 0 and math.isfinite(r) for r in values
+    ):
+        raise ValueError(f"ridge must be a finite number >= 0 or a non-empty sequence of them; got {ridge!r}")
+    return tuple(float(r) for r in values)
+
+
 class _Fit:
     """The shared part of the fit for samples of ``n`` players: enumerated rows and their normal matrix."""
 
-    def __init__(self, plan: _Plan, n: int, triples: Tensor, ridge: float, device: torch.device) -> None:
+    def __init__(self, plan: _Plan, n: int, triples: Tensor, ridges: tuple[float, ...], device: torch.device) -> None:
         self.plan, self.n, self.triples, self.device = plan, n, triples, device
         patterns = torch.zeros(len(plan.enumerated), n, dtype=torch.bool, device=device)
         for row, chosen in enumerate(plan.enumerated):
@@ -248,8 +271,9 @@ class _Fit:
         penalty = torch.zeros(width, dtype=torch.float64, device=device)
         # the rows' weights add up to 1 and a cubic feature's square is 1/64; the prior's weight
         # shrinks as (coefficients / rows)**2, which tracked the best fixed penalty across budgets
-        penalty[n:] = ridge / 64.0 * (width / max(plan.rows, 1)) ** 2 / 2
-        self.penalty = torch.diag(penalty)
+        penalty[n:] = 1 / 64.0 * (width / max(plan.rows, 1)) ** 2 / 2
+        grid = torch.tensor(ridges, dtype=torch.float64, device=device)
+        self.penalties = grid[:, None, None] * torch.diag(penalty)  # [K, F, F], one per ridge
         self.at_full = _features(torch.full((1, n), 0.5, dtype=torch.float64, device=device), triples)[0]  # [F]
         self.shapley = _shapley_map(n, triples, device)  # [n, F]
 
@@ -292,6 +316,25 @@ class _Fit:
             return empty, torch.zeros(count, 0, dtype=torch.float64, device=device), []
         return torch.cat(members, dim=1), torch.cat(weights, dim=1), [(f, w, v) for f, w, v, _ in strata]
 
+    def _select(self, grams: Tensor, fits: Tensor, drawn: Tensor, drawn_weights: Tensor, odd: Tensor) -> Tensor:
+        """``Long[A]``: per sample, the ridge (index into ``grams: Float64[K, A, F, F]``) of least LOO error.
+
+        The error of row ``k`` is its residual under the constrained fit (``fits: Float64[K, A, F]``)
+        over ``1 - h_k``, ``h_k`` its leverage in the unconstrained weighted ridge fit (the textbook
+        leave-one-out error when the constraint is slack; the unconstrained fit's own residuals chose
+        worse ridges on the README's games); ``drawn: Float64[A, S, F]`` and
+        ``drawn_weights: Float64[A, S]`` the sampled rows, ``odd: Float64[A, T]`` every row's target.
+        """
+        count = drawn.shape[0]
+        rows = torch.cat([self.features.expand(count, -1, -1), drawn], dim=1)  # [A, T, F]
+        weights = torch.cat([self.weights.expand(count, -1), drawn_weights], dim=1)  # [A, T]
+        scores = []
+        for gram, fit in zip(grams, fits, strict=True):  # one ridge at a time bounds the memory
+            leverage = (rows @ torch.linalg.inv(gram) * rows).sum(-1) * weights  # [A, T]
+            residual = odd - (rows * fit[:, None, :]).sum(-1)
+            scores.append((weights * (residual / (1 - leverage).clamp(min=1e-9)) ** 2).sum(-1))
+        return torch.stack(scores).argmin(dim=0)
+
     def run(
         self, evaluate: RowEvaluator, players: Availability, keys: Tensor, samples: Tensor, seed: int, out: Estimates
     ) -> None:
@@ -311,16 +354,20 @@ class _Fit:
         odd = (values[:, 2 : 2 + total] - values[:, 2 + total :]) / 2  # [A, T]
         enumerated = self.patterns.shape[0]
         x = _features(drawn.double() - 0.5, self.triples)  # [A, S, F]
-        gram = self.gram + self.penalty + torch.einsum("asf,as,asg->afg", x, drawn_weights, x)
+        grams = self.gram + torch.einsum("asf,as,asg->afg", x, drawn_weights, x)  # [A, F, F], unpenalised
         moments = odd[:, :enumerated] @ (self.features * self.weights[:, None])  # [A, F]
         moments = moments + torch.einsum("asf,as,as->af", x, drawn_weights, odd[:, enumerated:])
         target = ((grand - base) / 2)[:, None]
         rhs = torch.stack([moments, self.at_full.expand(count, -1)], dim=-1)
-        solved = torch.linalg.solve(gram, rhs)  # [A, F, 2]
+        grams = grams + self.penalties[:, None]  # [K, A, F, F]
+        solved = torch.linalg.solve(grams, rhs.expand(grams.shape[0], -1, -1, -1))  # [K, A, F, 2]
         inv_moments, inv_full = solved[..., 0], solved[..., 1]
-        scale = self.at_full @ inv_full.T  # [A]
-        multiplier = ((inv_moments @ self.at_full)[:, None] - target) / scale[:, None]
-        coefficients = inv_moments - inv_full * multiplier
+        scale = torch.einsum("f,kaf->ka", self.at_full, inv_full)
+        multiplier = (torch.einsum("kaf,f->ka", inv_moments, self.at_full) - target[:, 0]) / scale
+        fits = inv_moments - inv_full * multiplier[..., None]  # [K, A, F]
+        pick = self._select(grams, fits, x, drawn_weights, odd) if grams.shape[0] > 1 else torch.zeros_like(samples)
+        gram, coefficients = grams[pick, local], fits[pick, local]
+        inv_full, scale = inv_full[pick, local], scale[pick, local]
         phi = coefficients @ self.shapley.T  # [A, n]
         std = torch.zeros_like(phi)
         if strata:
