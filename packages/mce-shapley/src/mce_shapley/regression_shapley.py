@@ -316,8 +316,11 @@ class _Fit:
             return empty, torch.zeros(count, 0, dtype=torch.float64, device=device), []
         return torch.cat(members, dim=1), torch.cat(weights, dim=1), [(f, w, v) for f, w, v, _ in strata]
 
-    def _select(self, grams: Tensor, fits: Tensor, drawn: Tensor, drawn_weights: Tensor, odd: Tensor) -> Tensor:
-        """``Long[A]``: per sample, the ridge (index into ``grams: Float64[K, A, F, F]``) of least LOO error.
+    def _select(
+        self, grams: Tensor, fits: Tensor, drawn: Tensor, drawn_weights: Tensor, odd: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """``(Long[A], Float64[A, F, F])``: per sample, the ridge (index into ``grams: Float64[K, A, F, F]``)
+        of least LOO error, and the inverse of its normal matrix (the standard errors reuse it).
 
         The error of row ``k`` is its residual under the constrained fit (``fits: Float64[K, A, F]``)
         over ``1 - h_k``, ``h_k`` its leverage in the unconstrained weighted ridge fit (the textbook
@@ -328,12 +331,21 @@ class _Fit:
         count = drawn.shape[0]
         rows = torch.cat([self.features.expand(count, -1, -1), drawn], dim=1)  # [A, T, F]
         weights = torch.cat([self.weights.expand(count, -1), drawn_weights], dim=1)  # [A, T]
-        scores = []
-        for gram, fit in zip(grams, fits, strict=True):  # one ridge at a time bounds the memory
-            leverage = (rows @ torch.linalg.inv(gram) * rows).sum(-1) * weights  # [A, T]
+        pick = torch.zeros(count, dtype=torch.long, device=drawn.device)
+        best = chosen = torch.empty(0)
+        for k, (gram, fit) in enumerate(zip(grams, fits, strict=True)):  # one ridge at a time bounds the memory
+            inverse = torch.linalg.inv(gram)  # [A, F, F]
+            leverage = (rows @ inverse * rows).sum(-1) * weights  # [A, T]
             residual = odd - (rows * fit[:, None, :]).sum(-1)
-            scores.append((weights * (residual / (1 - leverage).clamp(min=1e-9)) ** 2).sum(-1))
-        return torch.stack(scores).argmin(dim=0)
+            score = (weights * (residual / (1 - leverage).clamp(min=1e-9)) ** 2).sum(-1)
+            if k == 0:
+                best, chosen = score, inverse
+                continue
+            better = score < best  # strict: ties keep the first, as argmin does
+            best = torch.where(better, score, best)
+            chosen = torch.where(better[:, None, None], inverse, chosen)
+            pick = torch.where(better, k, pick)
+        return pick, chosen
 
     def run(
         self, evaluate: RowEvaluator, players: Availability, keys: Tensor, samples: Tensor, seed: int, out: Estimates
@@ -365,14 +377,18 @@ class _Fit:
         scale = torch.einsum("f,kaf->ka", self.at_full, inv_full)
         multiplier = (torch.einsum("kaf,f->ka", inv_moments, self.at_full) - target[:, 0]) / scale
         fits = inv_moments - inv_full * multiplier[..., None]  # [K, A, F]
-        pick = self._select(grams, fits, x, drawn_weights, odd) if grams.shape[0] > 1 else torch.zeros_like(samples)
+        if grams.shape[0] > 1:
+            pick, inverse = self._select(grams, fits, x, drawn_weights, odd)
+        else:
+            pick, inverse = torch.zeros_like(samples), None
         gram, coefficients = grams[pick, local], fits[pick, local]
         inv_full, scale = inv_full[pick, local], scale[pick, local]
         phi = coefficients @ self.shapley.T  # [A, n]
         std = torch.zeros_like(phi)
         if strata:
             # phi is U @ moments + const, U = S (G^-1 - G^-1 a a^T G^-1 / a^T G^-1 a)
-            inverse = torch.linalg.inv(gram)  # [A, F, F]
+            if inverse is None:
+                inverse = torch.linalg.inv(gram)  # [A, F, F]
             projector = inverse - inv_full[:, :, None] * inv_full[:, None, :] / scale[:, None, None]
             mapping = torch.einsum("jf,afg->ajg", self.shapley, projector)  # [A, n, F]
             residual = odd[:, enumerated:] - (x * coefficients[:, None, :]).sum(-1)  # [A, S]
