@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from mce_train import resources
 from mce_train.arguments import parse_args
@@ -102,3 +103,21 @@ def test_cpus_are_the_affinity_shared_among_torchrun_s_local_processes(monkeypat
     assert resources.environment_threads() == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "many")
     assert resources.environment_threads() is None
+
+
+def _flushing() -> bool:
+    tiny = torch.tensor([1e-20])
+    return (tiny * tiny).item() == 0.0  # 1e-40 is subnormal in float32
+
+
+def test_flush_denormals_zeroes_subnormal_results_and_can_be_undone() -> None:
+    before = _flushing()
+    try:
+        if not resources.flush_denormals(True):
+            pytest.skip("this CPU has no flush-to-zero mode")
+        assert _flushing()
+        assert resources.flush_denormals(False) is False
+        assert not _flushing()
+        assert torch.tensor([1e-30]).item() > 0  # normal numbers are untouched either way
+    finally:
+        torch.set_flush_denormal(before)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import mce_data
-from mce_train import experiment, report, trainer
+from mce_train import experiment, report, resources, trainer
 from mce_train.cli import main
 
 
@@ -93,7 +93,8 @@ def test_excluding_all_missing_samples_is_the_default_and_keeps_samples_with_bot
     default, drops the samples drawn with none and keeps those drawn with both (Sec. 3.1)."""
     from mce_data import MissingMask
 
-    swapped = _run(runs / "swap", "--methods", "baseline", "--all-missing", "swap")
+    swapped = _run(runs / "swap", "--methods", "baseline", "--all-missing", "swap", "--keep-denormals")
+    assert swapped["config"]["flush_denormals"] is False
     swap = MissingMask.load_csv(Path(swapped["per_seed"][0]["mask_file"]))
     assert bool((swap.present.sum(dim=1) == 1).all())
     assert swapped["per_seed"][0]["n_excluded"] == 0
@@ -106,6 +107,7 @@ def test_excluding_all_missing_samples_is_the_default_and_keeps_samples_with_bot
     assert int(mask.present.all(dim=1).sum()) > 0
     config, seed = excluded["config"], excluded["per_seed"][0]
     assert (config["all_missing"], config["mask_style"], config["lambdas"]) == ("exclude", "counts", [1, 1, 1])
+    assert config["flush_denormals"] is resources.flush_denormals(True)  # the default, where the CPU has the mode
     assert seed["n_excluded"] == len(swap) - len(mask) > 0
     assert seed["realised_missing_rates"] == pytest.approx(mask.realised_missing_rates(), abs=1e-6)
     assert config["realised_missing_rates"] == seed["realised_missing_rates"]  # one seed: its own

@@ -1,3 +1,3 @@
 """The app version: the single source read by hatchling and by ``mce_train.__version__``."""
 
-__version__ = "0.3.2"
+__version__ = "0.3.3"

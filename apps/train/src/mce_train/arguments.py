@@ -95,6 +95,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="where results go (default runs/default)")
     parser.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
     parser.add_argument(
+        "--keep-denormals",
+        action="store_true",
+        help="keep subnormal floats on the CPU (default: flushed to zero, a faster step once a model fits)",
+    )
+    parser.add_argument(
         "--workers",
         type=_at_least(0, "a number of loader workers"),
         default=None,

@@ -141,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=args.workers,
         threads=args.threads or resources.environment_threads(),
     )
+    flushed = resources.flush_denormals(not args.keep_denormals)  # before torch starts its threads
     torch.set_num_threads(cpu.threads)
     settings = replace(settings, workers=cpu.workers)
     say = print if distributed.main else _silent
@@ -163,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         per_seed.append(result)
     config: dict[str, Any] = {"benchmark": bench.name, **settings.__dict__}
+    config["flush_denormals"] = flushed
     config["recipe"] = per_seed[0]["recipe"]  # the same for every seed: the splits do not depend on it
     sections = config["recipe"]["sections"]
     config["lambdas"] = list(sections["mce"]["lambdas"]) if "mce" in sections else None  # single, sub, aux
