@@ -38,7 +38,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from mce_train.methods import register_method
@@ -63,7 +62,6 @@ class UniMFNet(MultiModalNet):
         return completion
 
 
-@torch.no_grad()
 def feature_size(net: MultiModalNet, train: Any) -> int:
     """``D``: the width of each modality's feature ``h[N, M, D]`` (probed on a training sample, RNG untouched)."""
     h = probe_features(net, train)
