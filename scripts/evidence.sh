@@ -8,7 +8,8 @@
 # MCE_EVIDENCE_EXTRA: arguments added to every run.py call (a smoke test: "--quick --seeds 0,1");
 # MCE_EVIDENCE_DOC: the document whose tables are rebuilt (default docs/RESULTS.md; raw records go to
 # results/ beside it), e.g. a copy for a smoke test.
-# Measured on 2 CPU cores, two runs at a time: main 32 min, ablation 23, fig7 31, iemocap 48, extra 14,
+# Measured on 2 CPU cores, two runs at a time (0.1; main rerun by 0.3.3 with RedCore: about 95 min):
+# main 32 min, ablation 23, fig7 31, iemocap 48, extra 14,
 # analysis 1, overhead 2 (about 2.5 hours in all).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
